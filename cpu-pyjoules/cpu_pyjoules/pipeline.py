@@ -1,0 +1,196 @@
+"""The two halves of the seed's contract: ``get_power`` (collector) and ``process_data`` (processor).
+
+The collector runs on the sampling schedule and does as little as possible per tick: one ``pread`` per zone,
+two clock reads, one queue put of ``(monotonic_ns, wall_ms, [raw counters])``. Everything that can wait
+(wrap correction, plausibility, power, record dicts) happens in the processor, which takes readings in
+batches, so a slow moment there never delays a sample.
+
+Between them travels, in order: one :class:`ZoneSetup` (the zones found), the raw readings, and
+:data:`END` when the collector returns for any reason. The processor returns once the stop event is set
+and it has seen ``END`` with its queue drained, so a shutdown loses no reading that was taken.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from typing import Any, Callable, List, NamedTuple, Optional, Sequence, Tuple
+
+from cpu_pyjoules.rapl_discovery import RaplZone, discover_zones
+from cpu_pyjoules.rapl_reader import CounterGlitch, RaplReader
+from cpu_pyjoules.ratelimit import RateLimitedWarning
+from cpu_pyjoules.records import Record, RecordBuilder
+from cpu_pyjoules.schedule import AbsoluteSchedule
+from cpu_pyjoules.settings import Settings
+from cpu_pyjoules.wraparound import CounterTracker
+
+logger = logging.getLogger(__name__)
+
+RawReading = Tuple[int, int, List[int]]  # (monotonic ns, wall-clock ms, counters in zone order)
+
+
+class ZoneSetup(NamedTuple):
+    """First item on the raw queue: which zones the readings' values belong to, in order."""
+
+    zones: Tuple[RaplZone, ...]
+
+
+class _End:
+    def __repr__(self) -> str:
+        return "END"
+
+
+END = _End()  # last item on the raw queue: the collector has returned
+
+# Drain at most this many readings per batch, so the processor hands records on at least this often.
+_BATCH = 512
+
+
+class Collector:
+    """``get_power``: discover zones, open the counters, sample them on an absolute schedule."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        discover: Callable[[Any], Sequence[RaplZone]] = discover_zones,
+        open_reader: Callable[[List[Any]], RaplReader] = RaplReader,
+        clock: Callable[[], float] = time.monotonic,
+        monotonic_ns: Callable[[], int] = time.monotonic_ns,
+        wall_ns: Callable[[], int] = time.time_ns,
+    ) -> None:
+        self.settings = settings
+        self.discover = discover
+        self.open_reader = open_reader
+        self.clock = clock
+        self.monotonic_ns = monotonic_ns
+        self.wall_ns = wall_ns
+        self.schedule: Optional[AbsoluteSchedule] = None
+        self.samples = 0
+        self.glitches = RateLimitedWarning(logger, "unparsable RAPL counter text, sample skipped")
+        self.late = RateLimitedWarning(logger, "sampling ticks skipped because the collector ran late")
+
+    def run(self, output_queue: "queue.Queue[Any]", scrape_interval_s: float, stop_event: threading.Event) -> None:
+        try:
+            zones = tuple(self.discover(self.settings.powercap_root))
+            reader = self.open_reader([z.energy_path for z in zones])
+            with reader:
+                logger.info(
+                    "sampling %d RAPL zones under %s every %g s: %s",
+                    len(zones),
+                    self.settings.powercap_root,
+                    scrape_interval_s,
+                    ", ".join(f"{z.zone_id}={z.component}" for z in zones),
+                )
+                output_queue.put(ZoneSetup(zones))
+                self._loop(reader, output_queue, scrape_interval_s, stop_event)
+        finally:
+            output_queue.put(END)
+
+    def _loop(
+        self, reader: RaplReader, output_queue: "queue.Queue[Any]", interval_s: float, stop_event: threading.Event
+    ) -> None:
+        schedule = self.schedule = AbsoluteSchedule(interval_s, clock=self.clock)
+        read = reader.read
+        put = output_queue.put
+        monotonic_ns = self.monotonic_ns
+        wall_ns = self.wall_ns
+        skipped_seen = 0
+        for _ in schedule.ticks(stop_event):
+            t_ns = monotonic_ns()
+            wall_ms = wall_ns() // 1_000_000
+            try:
+                values = read()
+            except CounterGlitch as exc:
+                self.glitches.event(str(exc))
+                continue
+            put((t_ns, wall_ms, values))
+            self.samples += 1
+            if schedule.skipped != skipped_seen:
+                self.late.event(count=schedule.skipped - skipped_seen)
+                skipped_seen = schedule.skipped
+
+
+class Processor:
+    """``process_data``: raw readings -> wrap-corrected energy, power and running total records."""
+
+    def __init__(self, settings: Settings, *, drain_grace_s: float = 2.0, clock: Callable[[], float] = time.monotonic):
+        self.settings = settings
+        self.drain_grace_s = drain_grace_s
+        self.clock = clock
+        self.zones: Tuple[RaplZone, ...] = ()
+        self.trackers: List[CounterTracker] = []
+        self.builder: Optional[RecordBuilder] = None
+        self.last_wall_ms = -1
+        self.records_out = 0
+        self.dropped = RateLimitedWarning(logger, "impossible RAPL energy deltas dropped")
+        self.held_back = RateLimitedWarning(
+            logger, "samples merged into the next one because the wall clock did not advance"
+        )
+
+    def run(self, input_queue: "queue.Queue[Any]", output_queue: "queue.Queue[Any]", stop_event: threading.Event) -> None:
+        ended = False
+        stop_seen_at: Optional[float] = None
+        get = input_queue.get
+        get_nowait = input_queue.get_nowait
+        while True:
+            batch: List[Any] = []
+            try:
+                batch.append(get(timeout=0.1))
+                while len(batch) < _BATCH:
+                    batch.append(get_nowait())
+            except queue.Empty:
+                pass
+            if batch:
+                ended = self._handle(batch, output_queue) or ended
+            if stop_event.is_set():
+                if stop_seen_at is None:
+                    stop_seen_at = self.clock()
+                if input_queue.empty() and (ended or self.clock() - stop_seen_at >= self.drain_grace_s):
+                    return
+
+    def _handle(self, batch: List[Any], output_queue: "queue.Queue[Any]") -> bool:
+        """Process a batch; put the records as one list. Returns True if END was in it."""
+        out: List[Record] = []
+        ended = False
+        for item in batch:
+            if type(item) is tuple:
+                self._reading(item, out)
+            elif item is END:
+                ended = True
+            elif isinstance(item, ZoneSetup):
+                self._setup(item.zones)
+        if out:
+            output_queue.put(out)
+            self.records_out += len(out)
+        return ended
+
+    def _setup(self, zones: Sequence[RaplZone]) -> None:
+        self.zones = tuple(zones)
+        ceiling = self.settings.max_zone_power_w
+        self.trackers = [CounterTracker(z.max_energy_range_uj, ceiling) for z in zones]
+        self.builder = RecordBuilder(zones, self.settings.metric_prefix)
+
+    def _reading(self, reading: RawReading, out: List[Record]) -> None:
+        t_ns, wall_ms, values = reading
+        if wall_ms <= self.last_wall_ms:
+            # Same millisecond as the previous sample (or the wall clock stepped back): a remote-write
+            # receiver rejects non-increasing timestamps, so skip it; the trackers have not seen it, so
+            # the next sample's interval includes this one and no energy is lost.
+            self.held_back.event(f"wall clock {wall_ms} ms <= previous {self.last_wall_ms} ms")
+            return
+        self.last_wall_ms = wall_ms
+        builder = self.builder
+        assert builder is not None, "raw reading before ZoneSetup"
+        append = builder.append
+        for i, tracker in enumerate(self.trackers):
+            result = tracker.update(values[i], t_ns)
+            if result is not None:
+                append(out, i, result[0], result[1], tracker.total_uj, wall_ms)
+            elif tracker.dropped and tracker.suspect_ns == t_ns:
+                self.dropped.event(
+                    f"zone {self.zones[i].zone_id}: counter {values[i]} after {tracker.prev_raw} "
+                    f"(range {tracker.max_range_uj}, ceiling {tracker.ceiling_w:g} W)"
+                )

@@ -1,0 +1,188 @@
+"""cpu_pyjoules.pipeline: the collector (get_power) and processor (process_data) halves of the contract."""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from cpu_pyjoules.pipeline import END, Collector, Processor, ZoneSetup
+from cpu_pyjoules.rapl_discovery import RaplZone
+from cpu_pyjoules.settings import Settings
+from monitoring_client.errors import EnvironmentProblem
+from testkit.wait import wait_until
+
+MS = 1_000_000
+PREFIX = "pyjoules_remote_write"
+
+
+def zone(zone_id, component, max_range=10_000_000):
+    return RaplZone(zone_id, component, Path("/nowhere") / zone_id, max_range, domain=None)
+
+
+def drain(q):
+    items = []
+    while True:
+        try:
+            items.append(q.get_nowait())
+        except queue.Empty:
+            return items
+
+
+def records_of(out_q):
+    records = []
+    for item in drain(out_q):
+        records.extend(item if isinstance(item, list) else [item])
+    return records
+
+
+def by_series(records):
+    series = defaultdict(list)
+    for r in records:
+        series[(r["metric"], r["labels"]["zone"])].append(r)
+    return series
+
+
+def run_processor(items, settings=Settings(), **kwargs):
+    """Queue ``items``, set stop, run process_data to completion; returns (records, processor)."""
+    in_q, out_q, stop = queue.Queue(), queue.Queue(), threading.Event()
+    for item in items:
+        in_q.put(item)
+    stop.set()  # already stopped: it must still drain everything queued
+    processor = Processor(settings, **kwargs)
+    processor.run(in_q, out_q, stop)
+    assert in_q.empty()
+    return records_of(out_q), processor
+
+
+def test_processor_emits_energy_power_and_total_per_zone():
+    zones = (zone("intel-rapl:0", "package-0"), zone("intel-rapl:0:0", "core"))
+    items = [
+        ZoneSetup(zones),
+        (0, 1_000, [9_000_000, 100]),
+        (100 * MS, 1_100, [1_500_000, 1_600_100]),  # package wraps: 2.5 J; core 1.6 J
+        (200 * MS, 1_200, [4_000_000, 3_100_100]),
+        END,
+    ]
+    records, processor = run_processor(items)
+    series = by_series(records)
+    assert [r["value"] for r in series[(f"{PREFIX}_energy_uj", "intel-rapl:0")]] == [2_500_000, 2_500_000]
+    assert [r["value"] for r in series[(f"{PREFIX}_power_watts", "intel-rapl:0")]] == pytest.approx([25, 25])
+    assert [r["value"] for r in series[(f"{PREFIX}_energy_joules_total", "intel-rapl:0")]] == pytest.approx([2.5, 5.0])
+    assert [r["value"] for r in series[(f"{PREFIX}_power_watts", "intel-rapl:0:0")]] == pytest.approx([16, 15])
+    assert [r["timestamp_ms"] for r in series[(f"{PREFIX}_energy_uj", "intel-rapl:0:0")]] == [1_100, 1_200]
+    assert {tuple(sorted(r["labels"].items())) for r in records} == {
+        (("component", "package-0"), ("zone", "intel-rapl:0")),
+        (("component", "core"), ("zone", "intel-rapl:0:0")),
+    }
+    assert len(records) == 2 * 3 * 2 == processor.records_out
+
+
+def test_same_millisecond_is_merged_into_the_next_sample():
+    zones = (zone("intel-rapl:0", "package-0"),)
+    items = [
+        ZoneSetup(zones),
+        (0, 5_000, [0]),
+        (1 * MS, 5_001, [25_000]),
+        (1 * MS + 400_000, 5_001, [35_000]),  # same wall-clock ms as the previous sample
+        (2 * MS, 5_002, [50_000]),
+        (3 * MS, 4_990, [75_000]),  # wall clock stepped back
+        (4 * MS, 5_003, [100_000]),
+        END,
+    ]
+    records, processor = run_processor(items)
+    energy = by_series(records)[(f"{PREFIX}_energy_uj", "intel-rapl:0")]
+    assert [(r["timestamp_ms"], r["value"]) for r in energy] == [(5_001, 25_000), (5_002, 25_000), (5_003, 50_000)]
+    assert processor.held_back.total == 2
+    total = by_series(records)[(f"{PREFIX}_energy_joules_total", "intel-rapl:0")]
+    assert total[-1]["value"] == pytest.approx(0.1)  # nothing lost
+
+
+def test_impossible_delta_is_dropped_and_counted(caplog):
+    zones = (zone("intel-rapl:0", "package-0", max_range=None),)
+    items = [ZoneSetup(zones), (0, 1, [5_000_000]), (100 * MS, 2, [1_000]), (200 * MS, 3, [2_501_000]), END]
+    records, processor = run_processor(items)
+    assert processor.dropped.total == 1
+    assert "impossible RAPL energy deltas dropped" in caplog.text
+    assert all(r["value"] >= 0 for r in records)
+
+
+def test_processor_gives_up_waiting_for_end_after_the_grace_period():
+    records, processor = run_processor([ZoneSetup((zone("intel-rapl:0", "package-0"),)), (0, 1, [0])], drain_grace_s=0.2)
+    assert records == []
+
+
+def test_collector_queues_setup_readings_and_end(make_tree):
+    fake = make_tree("package-0=25,core=15,dram=4")
+    raw, stop = queue.Queue(), threading.Event()
+    collector = Collector(Settings(powercap_root=fake.root))
+    thread = threading.Thread(target=collector.run, args=(raw, 0.005, stop))
+    thread.start()
+    try:
+        wait_until(lambda: collector.samples >= 20, timeout=20, message="20 samples")
+    finally:
+        stop.set()
+        thread.join(timeout=20)
+    assert not thread.is_alive()
+    items = drain(raw)
+    assert isinstance(items[0], ZoneSetup)
+    assert [z.zone_id for z in items[0].zones] == ["intel-rapl:0", "intel-rapl:0:0", "intel-rapl:0:1"]
+    assert items[-1] is END
+    readings = items[1:-1]
+    assert len(readings) == collector.samples
+    starts = [z.initial_uj for z in fake.zones.values()]
+    for t_ns, wall_ms, values in readings:
+        assert values == starts  # this tree is not advancing
+    monotonic = [r[0] for r in readings]
+    assert monotonic == sorted(monotonic) and len(set(monotonic)) == len(monotonic)
+
+
+def test_collector_without_rapl_raises_and_still_ends_the_stream(tmp_path):
+    raw, stop = queue.Queue(), threading.Event()
+    with pytest.raises(EnvironmentProblem, match="No RAPL energy counters"):
+        Collector(Settings(powercap_root=tmp_path / "absent")).run(raw, 0.1, stop)
+    assert drain(raw) == [END]
+
+
+def test_collector_and_processor_on_a_wrapping_tree(make_tree):
+    """Both halves in threads on a live fake tree whose counters wrap about every 0.4 s."""
+    fake = make_tree("package-0=25,core=15,dram=4", wrap_joules=10, start_fraction=0.9)
+    settings = Settings(powercap_root=fake.root)
+    raw, out, stop = queue.Queue(), queue.Queue(), threading.Event()
+    collector, processor = Collector(settings), Processor(settings)
+    threads = [
+        threading.Thread(target=collector.run, args=(raw, 0.02, stop)),
+        threading.Thread(target=processor.run, args=(raw, out, stop)),
+    ]
+    fake.start()
+    for t in threads:
+        t.start()
+    records = []
+    try:
+        def enough():
+            records.extend(records_of(out))
+            return fake.zone("package-0").joules > 30  # at least 3 package wraps
+        wait_until(enough, timeout=30, message="three package wraps")
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=20)
+        fake.stop()
+    records.extend(records_of(out))
+    assert not any(t.is_alive() for t in threads)
+    assert all(r["value"] >= 0 for r in records), "negative value emitted"
+    series = by_series(records)
+    for zone_id, fz in fake.zones.items():
+        power = [r["value"] for r in series[(f"{PREFIX}_power_watts", zone_id)]]
+        energy = [r["value"] for r in series[(f"{PREFIX}_energy_uj", zone_id)]]
+        totals = [r["value"] for r in series[(f"{PREFIX}_energy_joules_total", zone_id)]]
+        assert totals == sorted(totals)
+        assert totals[-1] == pytest.approx(sum(energy) / 1e6)
+        # energy / power is each interval's duration: the whole run's energy over its duration is the watts
+        duration_s = sum(e / p for e, p in zip(energy, power) if p > 0) / 1e6
+        assert duration_s > 1
+        assert sum(energy) / 1e6 / duration_s == pytest.approx(fz.watts, rel=0.02)
+    assert processor.dropped.total == 0

@@ -1,0 +1,108 @@
+"""The ``monitoring-client`` command: configure, load the implementation, run, exit with a clear status.
+
+Exit statuses: 0 clean stop (also after SIGTERM/SIGINT), 1 crash (traceback logged), 2 configuration
+error, 3 environment problem. A ``UserError`` (2 or 3) is printed to stderr as-is, without a traceback,
+whether it comes from the configuration, from importing the implementation or from its threads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+from types import FrameType
+from typing import Mapping, Sequence
+
+from monitoring_client import __version__
+from monitoring_client.config import load_config
+from monitoring_client.errors import UserError
+from monitoring_client.impl_loader import load_impl
+from monitoring_client.pipeline import Pipeline
+
+log = logging.getLogger("monitoring_client")
+
+EPILOG = """\
+Configured through environment variables (REMOTE_WRITE_URL, SCRAPE_INTERVAL_S, PUSH_INTERVAL_S,
+MONITOR_IMPL, ...); see the package README for every variable and its default.
+Exit status: 0 clean stop, 1 crash, 2 configuration error, 3 environment problem."""
+
+
+def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="monitoring-client",
+        description="Run a monitor implementation and push its samples to a Prometheus remote-write receiver.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"monitoring-client {__version__}")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="validate the configuration and load the implementation, then exit (0 when all is well)",
+    )
+    return parser.parse_args(argv)
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    """Entry point; returns the exit status instead of exiting, so tests can call it."""
+    args = _parse_args(argv)
+    env = os.environ if environ is None else environ
+    try:
+        config = load_config(env)
+    except UserError as exc:
+        print(exc, file=sys.stderr)
+        return exc.exit_status
+    _setup_logging(config.log_level)
+
+    try:
+        impl = load_impl(config.monitor_impl)
+        pipeline = Pipeline(config, impl)
+    except UserError as exc:
+        print(exc, file=sys.stderr)
+        return exc.exit_status
+    except Exception:  # noqa: BLE001 - the implementation's import crashed: show why, exit 1
+        log.exception("could not load the implementation MONITOR_IMPL=%r", config.monitor_impl)
+        return 1
+    if args.check:
+        print(f"configuration OK; implementation {impl.__name__} from {getattr(impl, '__file__', '?')}")
+        return 0
+
+    signals_seen = []
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        name = signal.Signals(signum).name
+        signals_seen.append(name)
+        if len(signals_seen) > 1:
+            log.error("second %s: exiting at once without flushing", name)
+            os._exit(1)
+        pipeline.request_stop(name)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, on_signal)
+
+    try:
+        status = pipeline.run()
+    except UserError as exc:
+        pipeline.request_stop("start-up failed")
+        pipeline.shutdown()
+        print(exc, file=sys.stderr)
+        return exc.exit_status
+    log.info("stopped: %s", pipeline.summary())
+    if pipeline.fatal_message and status not in (0, 1):
+        print(pipeline.fatal_message, file=sys.stderr)
+    return status
+
+
+def main_exit() -> None:
+    """Console-script entry point: ``sys.exit(main())``."""
+    sys.exit(main())

@@ -1,0 +1,336 @@
+"""The running client: four threads joined by bounded queues, and an orderly shutdown.
+
+    collector  impl.get_power(raw_queue, SCRAPE_INTERVAL_S, collect_stop)
+    processor  impl.process_data(raw_queue, proc_queue, process_stop)
+    batcher    proc_queue -> validate -> ordering guard -> group by series -> every PUSH_INTERVAL_S encode
+               -> payload buffer (never touches the network, so a slow receiver cannot stall collection)
+    sender     payload buffer -> HTTP POST, oldest first, with retries
+
+Shutdown (SIGTERM/SIGINT, or a thread that failed) runs front to back so nothing in between is lost:
+stop the collector; once it has returned, stop the processor (which drains its input queue first, per the
+contract); then the batcher drains the processed queue and encodes the rest; then the sender sends what
+is buffered. All of it within SHUTDOWN_TIMEOUT_S (default 8 s, under Docker's 10 s stop timeout); what
+could not be sent by then is counted as dropped (reason shutdown_timeout) and logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from types import ModuleType
+from typing import Any, Callable
+
+import requests
+
+from monitoring_client.config import Config
+from monitoring_client.encoder import Encoder, Payload, SeriesSamples
+from monitoring_client.errors import EnvironmentProblem, UserError
+from monitoring_client.health import HealthServer, HealthState
+from monitoring_client.impl_loader import service_name
+from monitoring_client.ordering import OrderingGuard
+from monitoring_client.ratelimited_log import RateLimitedLog
+from monitoring_client.records import (
+    BUFFER_FULL,
+    OUT_OF_ORDER,
+    SHUTDOWN_TIMEOUT,
+    RecordNormalizer,
+    SeriesKey,
+)
+from monitoring_client.retry_policy import Backoff
+from monitoring_client.self_metrics import SelfMetrics
+from monitoring_client.send_buffer import MemoryBuffer, PayloadStore
+from monitoring_client.sender import Sender, redact_url
+
+log = logging.getLogger(__name__)
+
+# Part of SHUTDOWN_TIMEOUT_S kept for sending: the implementation's threads may use the rest to return.
+SEND_RESERVE_FRACTION = 0.5
+
+
+def build_store(config: Config) -> PayloadStore:
+    """The payload buffer. The seam for a persistent spool: choose it here from the configuration."""
+    return MemoryBuffer(config.max_retry_batches, config.max_buffer_bytes)
+
+
+class Pipeline:
+    """Wires the implementation to the sender. ``run()`` blocks until shutdown and returns the exit status."""
+
+    def __init__(
+        self,
+        config: Config,
+        impl: ModuleType,
+        *,
+        session: requests.Session | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.impl = impl
+        self._clock = clock
+        self._wall = wall_clock
+        self.source = config.service_label or service_name(impl)
+        self.external_labels = {"source": self.source, "host": config.host_label}
+
+        self.raw_queue: queue.Queue[Any] = queue.Queue(config.raw_queue_size)
+        self.proc_queue: queue.Queue[Any] = queue.Queue(config.proc_queue_size)
+        self.collect_stop = threading.Event()
+        self.process_stop = threading.Event()
+        self._batcher_stop = threading.Event()
+        self._shutdown = threading.Event()
+        self._lock = threading.Lock()
+        self.exit_status = 0
+        self.fatal_message: str | None = None
+        self.stop_reason = ""
+
+        self.metrics = SelfMetrics()
+        self.health = HealthState()
+        self.store = build_store(config)
+        self.metrics.buffered_payloads.set_function(lambda: len(self.store))
+        self.metrics.buffered_bytes.set_function(lambda: self.store.nbytes)
+        self._drops = RateLimitedLog(log, 10.0)
+        self.normalizer = RecordNormalizer(self.external_labels, self._record_dropped)
+        self.guard = OrderingGuard()
+        self.encoder = Encoder(config.max_samples_per_request, config.max_request_bytes)
+        self.sender = Sender(
+            config.remote_write_url,
+            self.store,
+            Backoff(config.retry_base_s, config.retry_max_s),
+            self.metrics,
+            self.health,
+            timeout_s=config.request_timeout_s,
+            session=session,
+            clock=clock,
+            wall_clock=wall_clock,
+        )
+        self._groups: dict[SeriesKey, SeriesSamples] = {}
+        self._pending = 0
+        self._last_self_ts = 0
+        self._threads: dict[str, threading.Thread] = {}
+        self.health_server: HealthServer | None = None
+
+    # -- drop accounting ---------------------------------------------------------------------------------
+    def _record_dropped(self, reason: str, detail: str, count: int = 1) -> None:
+        self.metrics.dropped(reason, count)
+        self._drops.report(f"dropped records ({reason})", f"dropped {count} record(s) ({reason}): {detail}", count)
+
+    # -- control -----------------------------------------------------------------------------------------
+    def request_stop(self, reason: str = "stop requested") -> None:
+        """Begin the orderly shutdown (from a signal handler or any thread); idempotent."""
+        with self._lock:
+            if not self.stop_reason:
+                self.stop_reason = reason
+        self._shutdown.set()
+
+    def _fail(self, status: int, message: str) -> None:
+        with self._lock:
+            if self.fatal_message is None:
+                self.exit_status = status
+                self.fatal_message = message
+        self.health.dead(message.splitlines()[0] if message else "failed")
+        self.request_stop(message.splitlines()[0] if message else "failure")
+
+    def _guarded(self, name: str, target: Callable[[], None], own_stop: threading.Event | None) -> Callable[[], None]:
+        """Run a thread body; any escape (exception, or an early return) shuts the client down."""
+
+        def body() -> None:
+            try:
+                target()
+            except UserError as exc:
+                self._fail(exc.exit_status, str(exc))
+            except BaseException:  # noqa: BLE001 - any crash must end the process, not one thread
+                log.exception("%s thread crashed; the client shuts down with exit status 1", name)
+                self._fail(1, f"{name} crashed")
+            else:
+                if own_stop is not None and not own_stop.is_set():
+                    log.error(
+                        "%s returned before it was asked to stop; the client shuts down with exit status 1"
+                        " so that it gets restarted",
+                        name,
+                    )
+                    self._fail(1, f"{name} returned unexpectedly")
+
+        return body
+
+    def _start(self, name: str, target: Callable[[], None], own_stop: threading.Event | None) -> None:
+        thread = threading.Thread(target=self._guarded(name, target, own_stop), name=name, daemon=True)
+        self._threads[name] = thread
+        thread.start()
+
+    # -- run -----------------------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start the health server (if configured) and the four threads."""
+        cfg = self.config
+        if cfg.health_port is not None:
+            try:
+                self.health_server = HealthServer(cfg.health_host, cfg.health_port, self.health, self.metrics.registry)
+            except OSError as exc:
+                raise EnvironmentProblem(
+                    f"HEALTH_PORT={cfg.health_port}: cannot listen on {cfg.health_host}:{cfg.health_port} ({exc}).\n"
+                    "Choose a free port, or unset HEALTH_PORT to run without the health endpoint."
+                ) from None
+            self.health_server.start()
+            log.info("health endpoint on http://%s:%d/healthz and /metrics", cfg.health_host, self.health_server.port)
+        log.info(
+            "pushing to %s every %gs (collecting every %gs) as source=%r host=%r",
+            redact_url(cfg.remote_write_url), cfg.push_interval_s, cfg.scrape_interval_s, self.source, cfg.host_label,
+        )
+        self._start("sender", self.sender.run, None)
+        self._start("batcher", self._batch_loop, self._batcher_stop)
+        self._start(
+            "process_data",
+            lambda: self.impl.process_data(self.raw_queue, self.proc_queue, self.process_stop),
+            self.process_stop,
+        )
+        self._start(
+            "get_power",
+            lambda: self.impl.get_power(self.raw_queue, cfg.scrape_interval_s, self.collect_stop),
+            self.collect_stop,
+        )
+
+    def run(self) -> int:
+        """Start, wait for a stop request, shut down in order; return the process exit status."""
+        self.start()
+        while not self._shutdown.wait(0.5):
+            pass
+        self.shutdown()
+        return self.exit_status
+
+    def shutdown(self) -> None:
+        cfg = self.config
+        deadline = self._clock() + cfg.shutdown_timeout_s
+        threads_deadline = deadline - cfg.shutdown_timeout_s * SEND_RESERVE_FRACTION
+        log.info("stopping (%s): flushing within %gs", self.stop_reason or "stop requested", cfg.shutdown_timeout_s)
+
+        self.collect_stop.set()
+        self._join("get_power", threads_deadline)
+        self.process_stop.set()
+        self._join("process_data", threads_deadline)
+        self._batcher_stop.set()
+        self._join("batcher", deadline - 0.5)
+        self.sender.finish(deadline)
+        self._join("sender", deadline + 0.5)
+
+        lost = self.store.drain()
+        if lost:
+            samples = sum(p.samples for p in lost)
+            self.metrics.dropped(SHUTDOWN_TIMEOUT, samples)
+            log.error(
+                "could not send %d samples (%d requests) before the %gs shutdown deadline: they are lost",
+                samples, len(lost), cfg.shutdown_timeout_s,
+            )
+        self._drops.flush()
+        if self.health_server is not None:
+            self.health_server.stop()
+
+    def _join(self, name: str, until: float) -> None:
+        thread = self._threads.get(name)
+        if thread is None:
+            return
+        thread.join(max(until - self._clock(), 0.0))
+        if thread.is_alive():
+            log.warning("%s did not return in time after being asked to stop; going on without it", name)
+
+    # -- batcher -------------------------------------------------------------------------------------------
+    def _batch_loop(self) -> None:
+        cfg = self.config
+        next_flush = self._clock() + cfg.push_interval_s
+        next_self = self._clock()  # first self-metrics with the first push
+        get = self.proc_queue.get
+        while True:
+            stopping = self._batcher_stop.is_set()
+            try:
+                item = get(timeout=min(max(next_flush - self._clock(), 0.0), 0.25) if not stopping else 0.05)
+            except queue.Empty:
+                item = None
+            if item is not None:
+                self.ingest(item)
+                # Take whatever else is already waiting without blocking: fewer wake-ups per record.
+                for _ in range(10_000):
+                    try:
+                        self.ingest(self.proc_queue.get_nowait())
+                    except queue.Empty:
+                        break
+            now = self._clock()
+            if stopping and item is None:
+                self.flush(with_self_metrics=cfg.self_metrics_interval_s > 0)
+                return
+            if now >= next_flush or self._pending >= cfg.max_samples_per_request * 10:
+                want_self = cfg.self_metrics_interval_s > 0 and now >= next_self
+                if want_self:
+                    next_self = now + cfg.self_metrics_interval_s
+                self.flush(with_self_metrics=want_self)
+                next_flush = max(next_flush + cfg.push_interval_s, now)
+
+    def ingest(self, item: object) -> None:
+        """Validate, order-check and group one queue item (a record or a list of records)."""
+        records = item if isinstance(item, (list, tuple)) else (item,)
+        self.metrics.samples_received.inc(len(records))
+        normalize = self.normalizer.normalize
+        accept = self.guard.accept
+        groups = self._groups
+        for record in records:
+            got = normalize(record)
+            if got is None:
+                continue
+            key, ts, value = got
+            if not accept(key, ts):
+                self._record_dropped(
+                    OUT_OF_ORDER,
+                    f"timestamp_ms={ts} is not after {self.guard.last(key)} already sent for {_series_text(key)}",
+                )
+                continue
+            samples = groups.get(key)
+            if samples is None:
+                samples = groups[key] = SeriesSamples()
+            samples.timestamps.append(ts)
+            samples.values.append(value)
+            self._pending += 1
+
+    def _self_metric_groups(self) -> dict[SeriesKey, SeriesSamples]:
+        ts = max(int(self._wall() * 1000), self._last_self_ts + 1)
+        self._last_self_ts = ts
+        groups: dict[SeriesKey, SeriesSamples] = {}
+        for name, labels, value in self.metrics.samples():
+            key = self.normalizer.series_key(name, labels)
+            if key is not None and self.guard.accept(key, ts):
+                groups[key] = SeriesSamples([ts], [value])
+        return groups
+
+    def flush(self, with_self_metrics: bool = False) -> list[Payload]:
+        """Encode everything grouped so far into the payload buffer; returns the new payloads."""
+        self_groups = self._self_metric_groups() if with_self_metrics else None
+        if not self._groups and not self_groups:
+            return []
+        payloads = self.encoder.encode(self._groups, self_groups)
+        self._groups = {}
+        self._pending = 0
+        for payload in payloads:
+            for victim in self.store.put(payload):
+                self.health.overflow()
+                self._record_dropped(
+                    BUFFER_FULL,
+                    f"buffer full ({self.config.max_retry_batches} requests / {self.config.max_buffer_bytes} bytes):"
+                    f" dropped the oldest request ({victim.samples} samples,"
+                    f" {self._clock() - victim.created:.0f}s old) while the receiver is unreachable",
+                    victim.samples,
+                )
+        return payloads
+
+    def summary(self) -> str:
+        """One line of accounting for the log at exit."""
+        m = self.metrics
+        dropped = m.dropped_by_reason()
+        dropped_text = ", ".join(f"{k}={v}" for k, v in sorted(dropped.items())) or "none"
+        return (
+            f"received={int(m.value('monitoring_client_samples_received_total'))}"
+            f" sent={int(m.value('monitoring_client_samples_sent_total'))}"
+            f" dropped={sum(dropped.values())} ({dropped_text})"
+        )
+
+
+def _series_text(key: SeriesKey) -> str:
+    labels = dict(key)
+    name = labels.pop("__name__", "")
+    return name + "{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}"

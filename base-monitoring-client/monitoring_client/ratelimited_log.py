@@ -1,0 +1,70 @@
+"""Warnings that stay readable when the same problem repeats thousands of times a second.
+
+A buggy implementation can emit a bad record on every tick; logging each one would bury everything else
+(and cost more than the collection itself). The first occurrence of each kind is logged at once with its
+detail, later ones are counted and summarised at most once per interval.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+
+@dataclass
+class _KeyState:
+    last_logged: float
+    suppressed: int
+    latest: str
+
+
+class RateLimitedLog:
+    """Log the first event of each key immediately, then one summary per key per ``interval_s``."""
+
+    def __init__(
+        self,
+        logger: logging.Logger,
+        interval_s: float = 10.0,
+        *,
+        level: int = logging.WARNING,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._logger = logger
+        self._interval = interval_s
+        self._level = level
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._state: dict[str, _KeyState] = {}
+
+    def report(self, key: str, message: str, count: int = 1) -> None:
+        """Record ``count`` events of kind ``key``; ``message`` describes the latest one."""
+        now = self._clock()
+        with self._lock:
+            state = self._state.get(key)
+            if state is None:
+                self._state[key] = _KeyState(now, count - 1, message)
+                line = message
+            else:
+                state.suppressed += count
+                state.latest = message
+                if now - state.last_logged < self._interval:
+                    return
+                line = self._summary(key, state, now)
+        self._logger.log(self._level, "%s", line)
+
+    def flush(self) -> None:
+        """Log the pending summaries (at shutdown, so no suppressed count goes unreported)."""
+        now = self._clock()
+        with self._lock:
+            lines = [self._summary(k, st, now) for k, st in self._state.items() if st.suppressed]
+        for line in lines:
+            self._logger.log(self._level, "%s", line)
+
+    @staticmethod
+    def _summary(key: str, state: _KeyState, now: float) -> str:
+        line = f"{state.suppressed} more {key} in the last {now - state.last_logged:.0f}s; latest: {state.latest}"
+        state.last_logged, state.suppressed = now, 0
+        return line

@@ -1,0 +1,177 @@
+"""Turn an implementation's records into (series, timestamp, value), dropping the ones Prometheus would not
+accept, with a reason.
+
+A record is ``{"metric": str, "labels": dict[str, str], "value": float, "timestamp_ms": int}``. Anything
+else is dropped here, counted by reason, never sent: Prometheus silently skips series with invalid names
+and rejects the whole request for some other mistakes, so letting a bad record through could cost good
+ones. The series key is the sorted tuple of label pairs (``__name__`` included, plus the external labels
+``source`` and ``host`` when the record lacks them): the encoder writes it as-is and the ordering guard
+uses it as its dictionary key. Keys are cached per (metric, labels) so a steady stream of the same series
+costs one dictionary lookup per record instead of a validation and a sort.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import re
+from typing import Any, Callable, Mapping
+
+SeriesKey = tuple[tuple[str, str], ...]
+
+# Drop reasons (label values of monitoring_client_samples_dropped_total).
+NOT_A_DICT = "not_a_dict"
+MISSING_KEY = "missing_key"
+BAD_METRIC_NAME = "bad_metric_name"
+BAD_LABEL_NAME = "bad_label_name"
+BAD_LABEL_VALUE = "bad_label_value"
+BAD_VALUE = "bad_value"
+BAD_TIMESTAMP = "bad_timestamp"
+OUT_OF_ORDER = "out_of_order"
+BUFFER_FULL = "buffer_full"
+REJECTED = "rejected"
+SHUTDOWN_TIMEOUT = "shutdown_timeout"
+DROP_REASONS = (
+    NOT_A_DICT,
+    MISSING_KEY,
+    BAD_METRIC_NAME,
+    BAD_LABEL_NAME,
+    BAD_LABEL_VALUE,
+    BAD_VALUE,
+    BAD_TIMESTAMP,
+    OUT_OF_ORDER,
+    BUFFER_FULL,
+    REJECTED,
+    SHUTDOWN_TIMEOUT,
+)
+
+REQUIRED_KEYS = ("metric", "labels", "value", "timestamp_ms")
+METRIC_NAME_RE = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
+LABEL_NAME_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+
+# Plausible millisecond timestamps: 2000-01-01 .. 2100-01-01. Outside this range the implementation almost
+# certainly sent seconds, microseconds or nanoseconds, and Prometheus would refuse the whole request.
+MIN_TIMESTAMP_MS = 946_684_800_000
+MAX_TIMESTAMP_MS = 4_102_444_800_000
+
+DropCallback = Callable[[str, str], None]
+
+
+class RecordNormalizer:
+    """Validate records and build their series keys; report every drop through ``on_drop(reason, detail)``."""
+
+    def __init__(
+        self,
+        external_labels: Mapping[str, str],
+        on_drop: DropCallback,
+        *,
+        max_cached_series: int = 50_000,
+    ) -> None:
+        self._external = dict(external_labels)
+        self._on_drop = on_drop
+        self._max_cached = max_cached_series
+        self._keys: dict[tuple[str, tuple[tuple[Any, Any], ...]], SeriesKey] = {}
+
+    def normalize(self, record: object) -> tuple[SeriesKey, int, float] | None:
+        """The record as (series key, timestamp in ms, value), or None after reporting why it was dropped."""
+        if not isinstance(record, dict):
+            self._on_drop(NOT_A_DICT, f"expected a dict record, got {type(record).__name__}: {_short(record)}")
+            return None
+        try:
+            metric = record["metric"]
+            labels = record["labels"]
+            value = record["value"]
+            timestamp = record["timestamp_ms"]
+        except KeyError:
+            missing = [k for k in REQUIRED_KEYS if k not in record]
+            self._on_drop(MISSING_KEY, f"record lacks {', '.join(missing)}: {_short(record)}")
+            return None
+
+        value_type = type(value)
+        if value_type is not float:
+            if value_type is int or (isinstance(value, numbers.Real) and value_type is not str):
+                value = float(value)
+            else:
+                self._on_drop(BAD_VALUE, f"value must be a number, got {_short(value)} in {_short(record)}")
+                return None
+
+        if type(timestamp) is not int:
+            if isinstance(timestamp, numbers.Integral) and not isinstance(timestamp, bool):
+                timestamp = int(timestamp)
+            elif isinstance(timestamp, float) and math.isfinite(timestamp) and timestamp.is_integer():
+                timestamp = int(timestamp)
+            else:
+                self._on_drop(
+                    BAD_TIMESTAMP,
+                    f"timestamp_ms must be an integer, got {_short(timestamp)} in {_short(record)}",
+                )
+                return None
+        if not MIN_TIMESTAMP_MS <= timestamp < MAX_TIMESTAMP_MS:
+            self._on_drop(
+                BAD_TIMESTAMP,
+                f"timestamp_ms={timestamp} is not milliseconds since 1970 between 2000 and 2100"
+                f" (seconds or nanoseconds?) in {_short(record)}",
+            )
+            return None
+
+        try:
+            cache_key = (metric, tuple(labels.items()))
+            key = self._keys.get(cache_key)
+        except (AttributeError, TypeError):  # labels not a dict, or unhashable label values
+            cache_key, key = None, None
+        if key is None:
+            key = self._build_key(metric, labels, record)
+            if key is None:
+                return None
+            if cache_key is not None:
+                if len(self._keys) >= self._max_cached:
+                    self._keys.clear()  # a label-churning implementation must not grow memory forever
+                self._keys[cache_key] = key
+        return key, timestamp, value
+
+    def series_key(self, metric: str, labels: Mapping[str, str]) -> SeriesKey | None:
+        """The key for trusted input (self-metrics) through the same rules; None if invalid."""
+        return self._build_key(metric, labels, {"metric": metric, "labels": labels})
+
+    def _build_key(self, metric: object, labels: object, record: object) -> SeriesKey | None:
+        if not isinstance(metric, str) or not METRIC_NAME_RE.match(metric):
+            self._on_drop(
+                BAD_METRIC_NAME,
+                f"metric name {_short(metric)} does not match [a-zA-Z_:][a-zA-Z0-9_:]* in {_short(record)}",
+            )
+            return None
+        if not isinstance(labels, Mapping):
+            self._on_drop(BAD_LABEL_NAME, f"labels must be a dict, got {_short(labels)} in {_short(record)}")
+            return None
+        pairs: dict[str, str] = {"__name__": metric}
+        for name, value in labels.items():
+            if not isinstance(name, str) or not LABEL_NAME_RE.match(name) or name.startswith("__"):
+                self._on_drop(
+                    BAD_LABEL_NAME,
+                    f"label name {_short(name)} does not match [a-zA-Z_][a-zA-Z0-9_]* or starts with __"
+                    f" in {_short(record)}",
+                )
+                return None
+            if not isinstance(value, str) or not _encodable(value):
+                self._on_drop(
+                    BAD_LABEL_VALUE, f"label {name} must be a UTF-8 string, got {_short(value)} in {_short(record)}"
+                )
+                return None
+            if value:  # an empty value means "no such label" in Prometheus
+                pairs[name] = value
+        for name, value in self._external.items():
+            pairs.setdefault(name, value)
+        return tuple(sorted(pairs.items()))
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _short(obj: object, limit: int = 160) -> str:
+    text = repr(obj)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -1,0 +1,195 @@
+"""POST encoded payloads to the remote-write receiver, oldest first, retrying what may succeed later.
+
+Head-of-line order: only the oldest payload is in flight; newer ones wait behind it in the buffer, so a
+series' samples always reach the receiver in timestamp order, even across a long outage. A payload the
+receiver refuses for good (4xx other than 429) is dropped, its samples counted and the receiver's message
+logged, and the next one goes out at once: one bad request never holds back the data after it.
+
+At shutdown the sender gets a deadline: it keeps sending (and retrying, with backoff shortened to fit)
+until the buffer is empty or the deadline passes, and never starts a request that could outlive it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Callable
+from urllib.parse import urlsplit, urlunsplit
+
+import requests
+
+from monitoring_client import __version__
+from monitoring_client.encoder import Payload
+from monitoring_client.health import HealthState
+from monitoring_client.ratelimited_log import RateLimitedLog
+from monitoring_client.records import REJECTED
+from monitoring_client.retry_policy import Backoff, Verdict, classify_status, parse_retry_after
+from monitoring_client.self_metrics import SelfMetrics
+from monitoring_client.send_buffer import PayloadStore
+
+log = logging.getLogger(__name__)
+
+HEADERS = {
+    "Content-Encoding": "snappy",
+    "Content-Type": "application/x-protobuf",
+    "X-Prometheus-Remote-Write-Version": "0.1.0",
+    "User-Agent": f"monitoring-client/{__version__}",
+}
+# Shortest request worth starting near the deadline: below this a request would time out anyway.
+MIN_REQUEST_TIMEOUT_S = 0.2
+
+
+def redact_url(url: str) -> str:
+    """The URL without a password, for log lines."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+class Attempt:
+    """Outcome of one HTTP attempt."""
+
+    __slots__ = ("verdict", "status", "detail", "retry_after")
+
+    def __init__(self, verdict: Verdict, status: str, detail: str, retry_after: float | None = None) -> None:
+        self.verdict = verdict
+        self.status = status  # label value for requests_total: "204", "503", "error", "timeout"
+        self.detail = detail
+        self.retry_after = retry_after
+
+
+class Sender:
+    """Runs in its own thread: ``run()`` until ``finish()`` was called and the buffer is empty or the
+    deadline has passed."""
+
+    def __init__(
+        self,
+        url: str,
+        store: PayloadStore,
+        backoff: Backoff,
+        metrics: SelfMetrics,
+        health: HealthState,
+        *,
+        timeout_s: float = 5.0,
+        session: requests.Session | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+        on_change: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.url = url
+        self.store = store
+        self.backoff = backoff
+        self.metrics = metrics
+        self.health = health
+        self.timeout_s = timeout_s
+        self.session = session or requests.Session()
+        self._clock = clock
+        self._wall = wall_clock
+        self._on_change = on_change
+        self._deadline: float | None = None
+        self._finishing = threading.Event()
+        self._wake = threading.Event()
+        self._problems = RateLimitedLog(log, 30.0)
+        self._failing_since: float | None = None
+
+    # -- control ---------------------------------------------------------------------------------------
+    def finish(self, deadline: float) -> None:
+        """No more payloads will come: send what is buffered until ``deadline`` (a ``clock`` time)."""
+        self._deadline = deadline
+        self._finishing.set()
+        self._wake.set()
+        self.store.wake()
+
+    def _time_left(self) -> float | None:
+        return None if self._deadline is None else self._deadline - self._clock()
+
+    # -- loop ------------------------------------------------------------------------------------------
+    def run(self) -> None:
+        while True:
+            left = self._time_left()
+            if left is not None and left <= MIN_REQUEST_TIMEOUT_S:
+                return
+            payload = self.store.head(timeout=0.25)
+            if payload is None:
+                if self._finishing.is_set():
+                    return
+                continue
+            attempt = self.send(payload)
+            if attempt.verdict is Verdict.RETRY:
+                self.metrics.retries.inc()
+                delay = self.backoff.next_delay(attempt.retry_after)
+                left = self._time_left()
+                if left is not None:
+                    delay = min(delay, max(left - MIN_REQUEST_TIMEOUT_S, 0.0))
+                self._wake.clear()
+                if self._deadline is None or delay > 0:
+                    self._wake.wait(delay)
+
+    def send(self, payload: Payload) -> Attempt:
+        """One attempt: POST, classify, account. Returns the outcome (the payload is removed unless RETRY)."""
+        timeout = self.timeout_s
+        left = self._time_left()
+        if left is not None:
+            timeout = max(min(timeout, left - 0.05), MIN_REQUEST_TIMEOUT_S)
+        payload.attempts += 1
+        started = self._clock()
+        try:
+            response = self.session.post(
+                self.url, data=payload.body, headers=HEADERS, timeout=timeout, allow_redirects=False
+            )
+        except requests.Timeout as exc:
+            attempt = Attempt(Verdict.RETRY, "timeout", f"no answer within {timeout:g}s ({exc.__class__.__name__})")
+        except requests.RequestException as exc:
+            attempt = Attempt(Verdict.RETRY, "error", f"{exc.__class__.__name__}: {_first_line(exc)}")
+        else:
+            verdict = classify_status(response.status_code)
+            body = _first_line(response.text, 300) if verdict is not Verdict.SUCCESS else ""
+            retry_after = parse_retry_after(response.headers.get("Retry-After"), self._wall())
+            attempt = Attempt(verdict, str(response.status_code), f"HTTP {response.status_code}: {body}", retry_after)
+            response.close()
+        self.metrics.push_duration.observe(self._clock() - started)
+        self.metrics.requests.labels(attempt.status).inc()
+        self._account(payload, attempt)
+        return attempt
+
+    def _account(self, payload: Payload, attempt: Attempt) -> None:
+        where = redact_url(self.url)
+        if attempt.verdict is Verdict.SUCCESS:
+            self.store.done(payload)
+            self.metrics.samples_sent.inc(payload.samples)
+            self.metrics.last_success.set(self._wall())
+            self.backoff.reset()
+            self.health.success()
+            if self._failing_since is not None:
+                log.info(
+                    "push to %s works again after %.1fs; %d payloads still buffered",
+                    where, self._clock() - self._failing_since, len(self.store),
+                )
+                self._failing_since = None
+        elif attempt.verdict is Verdict.DROP:
+            self.store.done(payload)
+            self.metrics.dropped(REJECTED, payload.samples)
+            self.health.rejected(attempt.detail)
+            log.error(
+                "receiver %s refused a request of %d samples (%d series) for good, dropped it: %s",
+                where, payload.samples, payload.series, attempt.detail,
+            )
+        else:
+            self.health.retrying(attempt.detail)
+            if self._failing_since is None:
+                self._failing_since = self._clock()
+            self._problems.report(
+                "failed pushes",
+                f"push to {where} failed, will retry (attempt {payload.attempts}, {len(self.store)} payloads"
+                f" buffered): {attempt.detail}",
+            )
+        self._on_change()
+
+
+def _first_line(obj: object, limit: int = 200) -> str:
+    text = str(obj).strip().splitlines()
+    line = text[0] if text else ""
+    return line if len(line) <= limit else line[: limit - 3] + "..."

@@ -1,0 +1,332 @@
+"""The stack's files, checked without Docker: compose in every mode, secure defaults, Prometheus entrypoint,
+AppArmor profile, Grafana provisioning and dashboard (its queries run against a real Prometheus)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from stack_dashboard import (
+    DATASOURCE_FILE,
+    DATASOURCE_UID,
+    PROVIDER_FILE,
+    datasource_uids,
+    iter_panels,
+    load_dashboards,
+    panel_queries,
+    parse_label_values,
+    substitute,
+    variable_query,
+    variables,
+)
+from stack_yaml import load_yaml
+from testkit.ports import free_port
+from testkit.prometheus import PrometheusServer
+from testkit.wait import GiveUp, wait_until
+
+ROOT = Path(__file__).resolve().parents[2]
+ENTRYPOINT = ROOT / "prometheus" / "entrypoint.sh"
+PROFILE = ROOT / "AppArmor" / "docker-pyjoules"
+MODES = {
+    "mount": {},
+    "privileged": {"PRIVILEGED": "True"},
+    "privileged-by-mode": {"RAPL_ACCESS": "privileged"},
+    "apparmor": {"RAPL_ACCESS": "apparmor"},
+}
+# The files whose defaults a user gets from a clean clone.
+DEFAULT_FILES = [
+    ".env", "docker-compose.yml", "docker-compose.privileged.yml", "docker-compose.apparmor.yml",
+    "docker-compose_helper.sh", "prometheus/entrypoint.sh",
+    "grafana/provisioning/datasources/prometheus.yml", "grafana/provisioning/dashboards/power-monitoring.yml",
+    "base-monitoring-client/Dockerfile", "cpu-pyjoules/Dockerfile",
+]
+
+
+def compose_command() -> list[str] | None:
+    if shutil.which("docker") and subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0:
+        return ["docker", "compose"]
+    if shutil.which("docker-compose"):
+        return ["docker-compose"]
+    return None
+
+
+def resolved_config(mode_env: dict[str, str]) -> dict[str, Any]:
+    """`compose config` through the real helper (as a user would run it), parsed."""
+    compose = compose_command()
+    if compose is None:
+        pytest.skip("neither `docker compose` nor `docker-compose` is installed (run ./run-tests.sh as root)")
+    env = {k: v for k, v in os.environ.items() if k not in ("PRIVILEGED", "RAPL_ACCESS", "COMPOSE_FILE")}
+    env.update(mode_env, HELPER_COMPOSE=" ".join(compose), COMPOSE_PROJECT_NAME="powermon-config-check")
+    proc = subprocess.run(
+        [str(ROOT / "docker-compose_helper.sh"), "config"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, f"compose rejected the configuration:\n{proc.stderr}"
+    return load_yaml(proc.stdout)
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+def test_compose_accepts_every_mode_with_a_hardened_client(mode: str) -> None:
+    config = resolved_config(MODES[mode])
+    services = config["services"]
+    assert set(services) == {"prometheus", "grafana", "base-monitoring-client", "cpu-pyjoules"}
+    client = services["cpu-pyjoules"]
+    assert client["read_only"] is True
+    assert client["cap_drop"] == ["ALL"]
+    assert "no-new-privileges:true" in client["security_opt"]
+    assert str(client["user"]).split(":")[0] == "0"
+    assert client["environment"]["REMOTE_WRITE_URL"] == "http://prometheus:9090/api/v1/write"
+    assert client["environment"]["SPOOL_DIR"] == "/var/spool/monitoring-client"
+    assert "/healthz" in " ".join(client["healthcheck"]["test"])  # its own health, not Prometheus's
+    assert "prometheus" not in client.get("depends_on", {})  # clients must run without a local server
+    assert client["depends_on"]["base-monitoring-client"]["condition"] == "service_completed_successfully"
+    mounts = [m if isinstance(m, str) else f"{m['source']}:{m['target']}:{'ro' if m.get('read_only') else 'rw'}"
+              for m in client["volumes"]]
+    rapl = [m for m in mounts if ":/host/powercap" in m]
+    assert len(rapl) == 1 and rapl[0].endswith(":ro")
+    if mode == "mount":
+        assert client["environment"]["POWERCAP_ROOT"] == "/host/powercap"
+        assert not client.get("privileged")
+        assert not any(o.startswith(("apparmor", "systempaths")) for o in client["security_opt"])
+    elif mode.startswith("privileged"):
+        assert client["privileged"] is True
+        assert client["environment"]["POWERCAP_ROOT"] == "/sys/class/powercap"
+    else:
+        assert {"apparmor=docker-pyjoules", "systempaths=unconfined"} <= set(client["security_opt"])
+        assert client["environment"]["POWERCAP_ROOT"] == "/sys/class/powercap"
+        assert not client.get("privileged")
+    for name, service in services.items():
+        if name != "base-monitoring-client":
+            assert service["restart"] == "unless-stopped", name
+            assert "healthcheck" in service, name
+        for port in service.get("ports", []):
+            host_ip = port.get("host_ip") if isinstance(port, dict) else port.rsplit(":", 2)[0]
+            assert host_ip == "127.0.0.1", f"{name} publishes {port}"
+    assert {"prometheus-data", "grafana-data", "cpu-pyjoules-spool"} <= set(config["volumes"])
+    assert services["grafana"]["depends_on"]["prometheus"]["condition"] == "service_healthy"
+
+
+def test_no_wildcard_binding_and_no_password_in_committed_defaults() -> None:
+    # A literal value after KEY= or KEY: (a ${VAR} reference is fine if its default is empty, checked below).
+    password_assignment = re.compile(
+        r"(?im)^[ \t]*(?:export[ \t]+)?(?:GF_SECURITY_ADMIN_PASSWORD|admin_password)[ \t]*[=:][ \t]*(?!\$\{)[^\s#]")
+    password_default = re.compile(r"\$\{GF_SECURITY_ADMIN_PASSWORD:?-([^}]*)\}")
+    for rel in DEFAULT_FILES:
+        text = (ROOT / rel).read_text()
+        assert "0.0.0.0" not in text, rel
+        assert not password_assignment.search(text), f"{rel} sets a password"
+        assert all(default == "" for default in password_default.findall(text)), f"{rel} has a default password"
+    env = {}
+    for line in (ROOT / ".env").read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            key, _, value = line.partition("=")
+            env[key.strip()] = value.strip()
+    assert env["BIND_ADDRESS"] == "127.0.0.1"
+    assert env.get("GF_SECURITY_ADMIN_PASSWORD", "") == ""
+    assert env["RAPL_ACCESS"] == "mount" and env["PRIVILEGED"].lower() in ("false", "0", "no", "")
+    compose = (ROOT / "docker-compose.yml").read_text()
+    for published in re.findall(r'^\s*-\s*"([^"]*:\d+)"\s*$', compose, re.M):
+        assert published.startswith("${BIND_ADDRESS:-127.0.0.1}:"), published
+    assert 'GF_AUTH_ANONYMOUS_ENABLED: "false"' in compose
+
+
+def test_env_keeps_the_seed_names_and_pins_images() -> None:
+    text = (ROOT / ".env").read_text()
+    for name in ("CLIENT_CPU_PYJOULES_URL", "CLIENT_CPU_PYJOULES_SCRAPE_INTERVAL_S", "CLIENT_CPU_PYJOULES_PUSH_INTERVAL_S",
+                 "PRIVILEGED", "PROMETHEUS_IMAGE", "GRAFANA_IMAGE", "UID", "GID"):
+        assert re.search(rf"(?m)^{name}=", text), name
+    for image in re.findall(r"(?m)^(?:PYTHON|PROMETHEUS|GRAFANA)_IMAGE=(\S+)$", text):
+        tag = image.split("@")[0].rsplit(":", 1)[-1]
+        assert re.search(r"\d+\.\d+", tag) and tag != "latest", f"{image} is not pinned"
+    # Every setting has a comment: each block of assignments is preceded by a comment line.
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if re.match(r"^[A-Z_]+=", line):
+            j = i - 1
+            while j >= 0 and re.match(r"^[A-Z_]+=", lines[j]):
+                j -= 1
+            assert j >= 0 and lines[j].startswith("#"), f"{line} has no comment above it"
+
+
+# --- Prometheus entrypoint -----------------------------------------------------------------------------
+
+def render(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["sh", str(ENTRYPOINT), "--print-config"], env={"PATH": os.environ["PATH"], **env},
+                          capture_output=True, text=True, timeout=30)
+
+
+def test_entrypoint_renders_a_config_promtool_accepts(tmp_path: Path) -> None:
+    proc = render({"PROMETHEUS_SCRAPE_INTERVAL": "7s", "PROMETHEUS_OUT_OF_ORDER_WINDOW": "1h30m"})
+    assert proc.returncode == 0, proc.stderr
+    config = load_yaml(proc.stdout)
+    assert config["global"]["scrape_interval"] == "7s"
+    assert config["storage"]["tsdb"]["out_of_order_time_window"] == "1h30m"
+    assert config["scrape_configs"][0]["static_configs"][0]["targets"] == ["localhost:9090"]
+    promtool = shutil.which("promtool")
+    if promtool:
+        path = tmp_path / "prometheus.yml"
+        path.write_text(proc.stdout)
+        check = subprocess.run([promtool, "check", "config", str(path)], capture_output=True, text=True)
+        assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_entrypoint_defaults_and_disabling_the_out_of_order_window() -> None:
+    default = load_yaml(render({}).stdout)
+    assert default["global"]["scrape_interval"] == "15s"
+    assert default["storage"]["tsdb"]["out_of_order_time_window"] == "10m"
+    off = load_yaml(render({"PROMETHEUS_OUT_OF_ORDER_WINDOW": "0"}).stdout)
+    assert "storage" not in off
+
+
+@pytest.mark.parametrize(
+    "name, value",
+    [("PROMETHEUS_SCRAPE_INTERVAL", "fast"), ("PROMETHEUS_SCRAPE_INTERVAL", "0"), ("PROMETHEUS_RETENTION", "30"),
+     ("PROMETHEUS_OUT_OF_ORDER_WINDOW", "10 m"), ("PROMETHEUS_RETENTION_SIZE", "lots")],
+)
+def test_entrypoint_rejects_bad_values_in_one_line(name: str, value: str) -> None:
+    proc = render({name: value})
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert f"{name}='{value}' is invalid" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.integration
+def test_entrypoint_starts_real_prometheus_with_remote_write_and_retention(tmp_path: Path) -> None:
+    binary = shutil.which("prometheus")
+    if binary is None:
+        pytest.skip("prometheus is not installed (run ./run-tests.sh as root)")
+    port = free_port()
+    env = {
+        "PATH": os.environ["PATH"],
+        "PROMETHEUS_BIN": binary,
+        "PROMETHEUS_CONFIG_FILE": str(tmp_path / "prometheus.yml"),
+        "PROMETHEUS_DATA_DIR": str(tmp_path / "data"),
+        "PROMETHEUS_RETENTION": "2d",
+        "PROMETHEUS_RETENTION_SIZE": "1GB",
+        "PROMETHEUS_OUT_OF_ORDER_WINDOW": "5m",
+    }
+    log = open(tmp_path / "log", "wb")
+    proc = subprocess.Popen(["sh", str(ENTRYPOINT), f"--web.listen-address=127.0.0.1:{port}"],
+                            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    log.close()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        def flags() -> dict[str, str]:
+            if proc.poll() is not None:
+                raise GiveUp(f"entrypoint exited {proc.returncode}: {(tmp_path / 'log').read_text()[-2000:]}")
+            return requests.get(f"{url}/api/v1/status/flags", timeout=2).json()["data"]
+
+        data = wait_until(flags, 30, interval=0.2, message="prometheus started by entrypoint.sh")
+        assert data["web.enable-remote-write-receiver"] == "true"
+        assert data["storage.tsdb.retention.time"] == "2d"
+        assert data["storage.tsdb.retention.size"] in ("1GB", "1GiB")  # shown in binary units by 2.x
+        assert data["storage.tsdb.path"] == str(tmp_path / "data")
+        assert data["config.file"] == str(tmp_path / "prometheus.yml")
+        config = requests.get(f"{url}/api/v1/status/config", timeout=2).json()["data"]["yaml"]
+        assert "out_of_order_time_window: 5m" in config
+        # exec: the entrypoint's PID is Prometheus itself, so `docker stop` signals reach it.
+        assert os.readlink(f"/proc/{proc.pid}/exe") == os.path.realpath(binary)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    assert proc.returncode == 0
+
+
+# --- AppArmor ------------------------------------------------------------------------------------------
+
+def test_apparmor_profile_is_complete_and_parses() -> None:
+    text = PROFILE.read_text()
+    assert "{{" not in text and "}}" not in text, "template placeholder left in the profile"
+    assert re.search(r"(?m)^profile docker-pyjoules flags=\(attach_disconnected,mediate_deleted\) \{", text)
+    rules = [l.split("#")[0].strip() for l in text.splitlines() if l.split("#")[0].strip()]
+    for rule in ("/sys/class/powercap/** r,", "/sys/devices/virtual/powercap/** r,", "deny mount,",
+                 "deny @{PROC}/kcore rwklx,", "deny /sys/firmware/** rwklx,", "deny /sys/kernel/security/** rwklx,"):
+        assert rule in rules, rule
+    # Only read access is added: no powercap rule grants more than r, and no capability is named explicitly.
+    assert all(r.endswith(" r,") for r in rules if "powercap" in r)
+    assert not [r for r in rules if r.startswith("capability ")]
+    parser = shutil.which("apparmor_parser") or ("/usr/sbin/apparmor_parser" if os.path.exists("/usr/sbin/apparmor_parser") else None)
+    if parser is None:
+        pytest.skip("apparmor_parser not installed (apt-get install apparmor)")
+    proc = subprocess.run([parser, "-Q", "-K", str(PROFILE)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    bad = subprocess.run([parser, "-Q", "-K", "/dev/stdin"], input=text.replace("deny mount,", "deny mount"),
+                         capture_output=True, text=True)
+    assert bad.returncode != 0  # the check can fail: a broken profile is refused
+
+
+def test_apparmor_setup_script_is_executable_and_valid_bash() -> None:
+    script = ROOT / "AppArmor" / "setup_docker-pyjoules.sh"
+    assert os.access(script, os.X_OK)
+    subprocess.run(["bash", "-n", str(script)], check=True)
+    assert "apparmor_parser -r -W" in script.read_text()
+
+
+# --- Grafana -------------------------------------------------------------------------------------------
+
+def test_grafana_provisioning_files() -> None:
+    datasources = load_yaml(DATASOURCE_FILE.read_text())["datasources"]
+    assert len(datasources) == 1
+    ds = datasources[0]
+    assert (ds["uid"], ds["type"], ds["url"], ds["access"]) == (DATASOURCE_UID, "prometheus", "http://prometheus:9090", "proxy")
+    providers = load_yaml(PROVIDER_FILE.read_text())["providers"]
+    assert providers[0]["type"] == "file"
+    compose = (ROOT / "docker-compose.yml").read_text()
+    assert f"./grafana/dashboards:{providers[0]['options']['path']}:ro" in compose
+    home = re.search(r"GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH: (\S+)", compose).group(1)
+    assert home.startswith(providers[0]["options"]["path"] + "/")
+    assert (ROOT / "grafana" / "dashboards" / Path(home).name).is_file()
+
+
+def test_dashboard_structure_units_and_datasource_references() -> None:
+    dashboards = load_dashboards()
+    assert "power.json" in dashboards
+    dash = dashboards["power.json"]
+    assert dash["uid"] == "power-monitoring"
+    assert set(datasource_uids(dash)) == {DATASOURCE_UID}
+    for panel in iter_panels(dash):
+        if panel["type"] == "row":
+            continue
+        assert panel["datasource"] == {"type": "prometheus", "uid": DATASOURCE_UID}, panel["title"]
+        assert panel["fieldConfig"]["defaults"].get("unit"), f"{panel['title']} has no unit"
+        for target in panel["targets"]:
+            assert target["datasource"]["uid"] == DATASOURCE_UID
+    queries = panel_queries(dash)
+    by_unit = {}
+    for q in queries:
+        by_unit.setdefault(q.unit, []).append(q.expr)
+    exprs = " ".join(q.expr for q in queries)
+    assert any("pyjoules_remote_write_power_watts" in e for e in by_unit["watt"])
+    assert any("increase(pyjoules_remote_write_energy_joules_total" in e and "[$__range]" in e for e in by_unit["joule"])
+    assert any("/ 3600" in e for e in by_unit["watth"])
+    for metric in ("pyjoules_remote_write_energy_uj", "monitoring_client_samples_sent_total",
+                   "monitoring_client_samples_dropped_total", "monitoring_client_push_duration_seconds_bucket",
+                   "monitoring_client_buffered_payloads", "monitoring_client_buffered_bytes"):
+        assert metric in exprs, metric
+    for q in queries:
+        assert 'host=~"$host"' in q.expr and 'source=~"$source"' in q.expr, f"{q.panel} ignores the variables"
+    names = {v["name"]: v for v in variables(dash)}
+    assert set(names) == {"host", "source"}
+    for var in names.values():
+        assert var["datasource"]["uid"] == DATASOURCE_UID
+        selector, label = parse_label_values(variable_query(var))
+        assert label == var["name"] and selector
+
+
+@pytest.mark.integration
+def test_every_dashboard_query_is_valid_promql(prometheus: PrometheusServer) -> None:
+    values = {"host": "some-host", "source": "cpu-pyjoules", "__range": "1h", "__rate_interval": "40s",
+              "__interval": "15s"}
+    dash = load_dashboards()["power.json"]
+    for q in panel_queries(dash):
+        prometheus.query(substitute(q.expr, values))  # raises with Prometheus's parse error
+    for var in variables(dash):
+        selector, _ = parse_label_values(variable_query(var))
+        prometheus.query(substitute(selector, values))

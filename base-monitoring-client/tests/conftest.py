@@ -2,7 +2,8 @@
 
 The receiver is a real HTTP server (http.server in a thread), so the sender's requests, headers, timeouts
 and retries go through a real socket; each response is chosen by the test (status, headers, body, delay).
-Test helpers live here rather than in an importable module so the suite works in any pytest import mode.
+Test helpers are reached through fixtures only (never ``from conftest import``), so the suite works in any
+pytest import mode and beside other suites' conftest modules.
 """
 
 from __future__ import annotations
@@ -75,6 +76,17 @@ class Receiver:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/api/v1/write"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self._thread.start()
+
+    def enqueue(
+        self, status: int, *, headers: dict[str, str] | None = None, body: bytes = b"", delay_s: float = 0.0
+    ) -> None:
+        """Answer the next unanswered request with this reply."""
+        with self._lock:
+            self.script.append(Reply(status, headers or {}, body, delay_s))
+
+    def set_default(self, status: int, *, body: bytes = b"") -> None:
+        """Answer every request beyond the script with this reply."""
+        self.default = Reply(status, {}, body)
 
     def accepted(self) -> list[Received]:
         with self._lock:

@@ -1,0 +1,1 @@
+METRIC = "sibling_metric"

@@ -231,7 +231,7 @@ class Config:
     remote_write_url: str = "http://prometheus:9090/api/v1/write"
     scrape_interval_s: float = 0.1
     push_interval_s: float = 1.0
-    max_retry_batches: int = 1200
+    max_retry_batches: int = 3600
     max_buffer_bytes: int = 64 * 1024**2
     raw_queue_size: int = 10_000
     proc_queue_size: int = 10_000

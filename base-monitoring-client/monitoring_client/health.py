@@ -121,7 +121,9 @@ class HealthServer:
         self.registry = registry
         self._server = ThreadingHTTPServer((host, port), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="health", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, name="health", daemon=True
+        )
 
     @property
     def port(self) -> int:

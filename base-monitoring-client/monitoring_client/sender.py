@@ -12,6 +12,7 @@ until the buffer is empty or the deadline passes, and never starts a request tha
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from typing import Callable
@@ -143,7 +144,7 @@ class Sender:
         except requests.Timeout as exc:
             attempt = Attempt(Verdict.RETRY, "timeout", f"no answer within {timeout:g}s ({exc.__class__.__name__})")
         except requests.RequestException as exc:
-            attempt = Attempt(Verdict.RETRY, "error", f"{exc.__class__.__name__}: {_first_line(exc)}")
+            attempt = Attempt(Verdict.RETRY, "error", describe_error(exc))
         else:
             verdict = classify_status(response.status_code)
             body = _first_line(response.text, 300) if verdict is not Verdict.SUCCESS else ""
@@ -187,6 +188,17 @@ class Sender:
                 f" buffered): {attempt.detail}",
             )
         self._on_change()
+
+
+_ERRNO_RE = re.compile(r"\[Errno -?\d+\] [^'\")\]]+")
+
+
+def describe_error(exc: BaseException) -> str:
+    """A short reason for a failed connection ("ConnectionError: [Errno 111] Connection refused") instead of
+    urllib3's nested retry message, which is long and says the same thing three times."""
+    match = _ERRNO_RE.search(str(exc))
+    detail = match.group(0).strip() if match else _first_line(exc)
+    return f"{exc.__class__.__name__}: {detail}"
 
 
 def _first_line(obj: object, limit: int = 200) -> str:

@@ -115,6 +115,7 @@ def test_connection_refused_and_timeout_are_retried(receiver: Any) -> None:
     buf.put(payload())
     attempt = sender.send(buf.head())  # type: ignore[arg-type]
     assert attempt.verdict is Verdict.RETRY and attempt.status == "error"
+    assert attempt.detail == "ConnectionError: [Errno 111] Connection refused"
     assert health.check() == (True, health.check()[1]) and "retrying" in health.check()[1]
 
     slow_sender, slow_buf, _, _ = make_sender(receiver.url, timeout_s=0.3)

@@ -16,6 +16,9 @@ SERVICE_NAME = "counting-impl"
 TICKS = int(os.environ.get("COUNT_TICKS", "0"))
 SERIES = int(os.environ.get("COUNT_SERIES", "3"))
 LEDGER = os.environ.get("COUNT_LEDGER", "")
+# At this tick, also emit one sample three hours old in its own series: Prometheus refuses the whole
+# request that carries it with HTTP 400 ("out of bounds"), which is how the tests provoke a real 400.
+ANCIENT_AT_TICK = int(os.environ.get("COUNT_ANCIENT_AT_TICK", "0"))
 
 
 def get_power(output_queue, scrape_interval_s, stop_event):
@@ -37,13 +40,16 @@ def process_data(input_queue, output_queue, stop_event):
             tick, ts = input_queue.get(timeout=0.1)
         except queue.Empty:
             continue
-        output_queue.put(
-            [
-                {"metric": "count_impl_value", "labels": {"series": str(s)}, "value": float(tick), "timestamp_ms": ts}
-                for s in range(SERIES)
-            ]
-        )
-        forwarded += SERIES
+        records = [
+            {"metric": "count_impl_value", "labels": {"series": str(s)}, "value": float(tick), "timestamp_ms": ts}
+            for s in range(SERIES)
+        ]
+        if tick == ANCIENT_AT_TICK:
+            records.append(
+                {"metric": "count_impl_ancient", "labels": {}, "value": 1.0, "timestamp_ms": ts - 3 * 3600 * 1000}
+            )
+        output_queue.put(records)
+        forwarded += len(records)
     if LEDGER:
         with open(LEDGER, "w") as f:
             f.write(str(forwarded))

@@ -1,0 +1,392 @@
+"""The whole stack, started for real with the real helper: Docker, compose, images, Prometheus, the client.
+
+A fake powercap tree on the host (cpu_pyjoules.fake_powercap, known watts) is bind-mounted exactly as a host's
+/sys/devices/virtual/powercap would be (RAPL_ACCESS=mount, the default). The test waits until Prometheus holds
+every zone at the fake's power, runs every dashboard query with Grafana's variables substituted and checks
+each result is plausible, checks the containers' health and hardening, then brings the stack down and checks
+nothing of it is left.
+
+Where Docker Hub cannot be reached (this CI), upstream images are replaced by stand-ins built from Debian
+packages (see stack_images.py) and the test says so; Grafana, which has no such package, is then checked
+through its provisioning files (test_stack_files.py), and through its HTTP API whenever its image exists.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+import requests
+
+from stack_dashboard import (
+    DATASOURCE_UID,
+    load_dashboards,
+    panel_queries,
+    parse_label_values,
+    regex_for,
+    substitute,
+    variable_query,
+    variables,
+)
+from stack_docker import DockerDaemon, DockerUnavailable
+from stack_images import Docker, ImageChoice, build_prometheus_standin, build_python_standin, resolve
+from testkit.ports import free_port
+from testkit.wait import GiveUp, wait_until
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+HELPER = ROOT / "docker-compose_helper.sh"
+FAKE_WATTS = {"package-0": 25.0, "core": 15.0, "dram": 4.0}
+SCRAPE_INTERVAL_S = 0.2
+PUSH_INTERVAL_S = 1
+RANGE_S = 30  # $__range used for the energy panels; the test waits until this much data exists
+CLIENT = "cpu-pyjoules"
+
+
+def env_file_value(name: str) -> str:
+    for line in (ROOT / ".env").read_text().splitlines():
+        if line.startswith(name + "="):
+            return line.split("=", 1)[1].strip()
+    raise KeyError(name)
+
+
+@pytest.fixture(scope="module")
+def say(request: pytest.FixtureRequest) -> Callable[[str], None]:
+    """Print to the terminal even while pytest captures output: stand-in use must be visible in CI logs."""
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+
+    def emit(message: str) -> None:
+        if reporter is None or capture is None:
+            print(f"[stack e2e] {message}", file=sys.stderr, flush=True)
+            return
+        with capture.global_and_fixture_disabled():
+            reporter.write_line(f"[stack e2e] {message}")
+
+    return emit
+
+
+@pytest.fixture(scope="module")
+def docker_env(say: Callable[[str], None]) -> Iterator[dict[str, str]]:
+    daemon = DockerDaemon(log=say)
+    try:
+        env = daemon.start()
+    except DockerUnavailable as exc:
+        pytest.skip(f"no usable Docker daemon: {exc}")
+    try:
+        yield env
+    finally:
+        daemon.stop()
+
+
+@dataclass
+class Stack:
+    env: dict[str, str]
+    project: str
+    prometheus_url: str
+    grafana_url: str | None
+    host_label: str
+    password: str
+    log: Path
+    images: dict[str, ImageChoice] = field(default_factory=dict)
+    session: requests.Session = field(default_factory=requests.Session)
+
+    def helper(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        with open(self.log, "a") as out:
+            out.write(f"\n$ docker-compose_helper.sh {' '.join(args)}\n")
+            out.flush()
+            return subprocess.run([str(HELPER), *args], env=self.env, stdout=out, stderr=subprocess.STDOUT,
+                                  text=True, timeout=timeout, cwd=ROOT)
+
+    def log_tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+
+    def docker(self, *args: str, check: bool = True) -> str:
+        proc = subprocess.run(["docker", *args], env=self.env, capture_output=True, text=True, timeout=120)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"docker {' '.join(args)}: {proc.stderr}")
+        return proc.stdout
+
+    def container(self, service: str) -> dict[str, Any]:
+        ids = self.docker("ps", "-a", "-q", "--filter", f"label=com.docker.compose.project={self.project}",
+                          "--filter", f"label=com.docker.compose.service={service}").split()
+        assert len(ids) == 1, f"expected one {service} container, found {ids}"
+        return json.loads(self.docker("inspect", ids[0]))[0]
+
+    def query(self, promql: str) -> list[dict[str, Any]]:
+        resp = self.session.get(f"{self.prometheus_url}/api/v1/query", params={"query": promql}, timeout=10)
+        body = resp.json()
+        if body.get("status") != "success":
+            raise AssertionError(f"query {promql!r} failed: {body.get('error')}")
+        return list(body["data"]["result"])
+
+    def leftovers(self) -> dict[str, list[str]]:
+        label = f"label=com.docker.compose.project={self.project}"
+        found = {
+            "containers": self.docker("ps", "-a", "-q", "--filter", label).split(),
+            "volumes": self.docker("volume", "ls", "-q", "--filter", label).split(),
+            "networks": self.docker("network", "ls", "-q", "--filter", label).split(),
+        }
+        names = self.docker("volume", "ls", "-q").split() + self.docker("network", "ls", "--format", "{{.Name}}").split()
+        found["named"] = [n for n in names if n.startswith(self.project + "_")]
+        return {k: v for k, v in found.items() if v}
+
+
+def resolve_images(docker: Docker, say: Callable[[str], None]) -> dict[str, ImageChoice]:
+    images: dict[str, ImageChoice] = {}
+    try:
+        images["python"] = resolve(docker, env_file_value("PYTHON_IMAGE"), lambda: build_python_standin(docker))
+        images["prometheus"] = resolve(
+            docker, env_file_value("PROMETHEUS_IMAGE"),
+            lambda: build_prometheus_standin(docker, images["python"].tag))
+    except RuntimeError as exc:
+        pytest.skip(f"upstream images unavailable and no stand-in could be built: {exc}")
+    images["grafana"] = resolve(docker, env_file_value("GRAFANA_IMAGE"), None)
+    for role, choice in images.items():
+        kind = "upstream" if not choice.standin else "STAND-IN" if choice.tag else "UNAVAILABLE"
+        say(f"{role}: {kind} {choice.tag or '(none)'} for {choice.requested}: {choice.reason}")
+    if not images["grafana"].tag:
+        say("grafana: not started; its provisioning files and every dashboard query are checked instead")
+    return images
+
+
+@pytest.fixture(scope="module")
+def fake_rapl(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    root = tmp_path_factory.mktemp("powercap")
+    spec = ",".join(f"{k}={v:g}" for k, v in FAKE_WATTS.items())
+    log = open(root.parent / "fake_powercap.log", "wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cpu_pyjoules.fake_powercap", str(root), "--watts", spec,
+         "--wrap-joules", "600", "--update-ms", "10"],
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    log.close()
+    try:
+        def built() -> bool:
+            if proc.poll() is not None:
+                raise GiveUp(f"fake_powercap exited with {proc.returncode}")
+            return (root / "intel-rapl" / "intel-rapl:0" / "energy_uj").exists()
+
+        wait_until(built, 30, message="fake powercap tree built")
+        yield root
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def stack(docker_env: dict[str, str], fake_rapl: Path, say: Callable[[str], None],
+          tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    images = resolve_images(Docker(docker_env, log=say), say)
+    grafana_available = bool(images["grafana"].tag)
+    project = f"powermon-e2e-{os.getpid()}"
+    prometheus_port, grafana_port = free_port(), free_port()
+    password = secrets.token_urlsafe(18)
+    host_label = f"e2e-host-{secrets.token_hex(3)}"
+    env = {k: v for k, v in docker_env.items() if k not in ("COMPOSE_FILE", "PRIVILEGED", "RAPL_ACCESS")}
+    env.update(
+        COMPOSE_PROJECT_NAME=project,
+        EXTRA_COMPOSE_FILES=str(HERE / "docker-compose.e2e.yml"),
+        PYTHON_IMAGE=images["python"].tag,
+        PROMETHEUS_IMAGE=images["prometheus"].tag,
+        GRAFANA_IMAGE=images["grafana"].tag or env_file_value("GRAFANA_IMAGE"),
+        BASE_MONITORING_CLIENT_IMAGE="powermon-e2e/base-monitoring-client:latest",
+        CPU_PYJOULES_IMAGE="powermon-e2e/cpu-pyjoules:latest",
+        BIND_ADDRESS="127.0.0.1",
+        PROMETHEUS_PORT=str(prometheus_port),
+        GRAFANA_PORT=str(grafana_port),
+        POWERCAP_HOST_DIR=str(fake_rapl),
+        GF_SECURITY_ADMIN_PASSWORD=password,
+        HOST_LABEL=host_label,
+        CLIENT_CPU_PYJOULES_SCRAPE_INTERVAL_S=str(SCRAPE_INTERVAL_S),
+        CLIENT_CPU_PYJOULES_PUSH_INTERVAL_S=str(PUSH_INTERVAL_S),
+        RAPL_ACCESS="mount",
+        PRIVILEGED="False",
+    )
+    log = tmp_path_factory.mktemp("stack") / "helper.log"
+    log.touch()
+    st = Stack(env, project, f"http://127.0.0.1:{prometheus_port}",
+               f"http://127.0.0.1:{grafana_port}" if grafana_available else None, host_label, password, log, images)
+    services = [] if grafana_available else ["prometheus", CLIENT]
+    say(f"project {project}: ./docker-compose_helper.sh up -d --build {' '.join(services)} (log: {log})")
+    started = time.monotonic()
+    try:
+        proc = st.helper("up", "-d", "--build", *services, timeout=1800)
+        assert proc.returncode == 0, f"helper up failed ({proc.returncode}):\n{st.log_tail()}"
+        say(f"stack up in {time.monotonic() - started:.0f}s")
+        yield st
+    finally:
+        st.helper("down", "-v", "--remove-orphans", timeout=300)
+        st.session.close()
+
+
+def wait_for_zones(stack: Stack) -> dict[str, float]:
+    """Every fake zone's series, averaged over 10 s, within 3 % of its watts."""
+    expected = set(FAKE_WATTS)
+
+    def powers() -> dict[str, float] | None:
+        result = stack.query(f'avg_over_time(pyjoules_remote_write_power_watts{{host="{stack.host_label}"}}[10s])')
+        got = {r["metric"]["component"]: float(r["value"][1]) for r in result}
+        if set(got) != expected:
+            return None
+        if all(abs(got[c] - FAKE_WATTS[c]) <= 0.03 * FAKE_WATTS[c] for c in expected):
+            return got
+        return None
+
+    return wait_until(powers, 180, interval=1, message=f"every zone at its fake power\n{stack.log_tail()}")
+
+
+def test_prometheus_holds_every_zone_at_the_expected_power(stack: Stack) -> None:
+    powers = wait_for_zones(stack)
+    assert set(powers) == set(FAKE_WATTS)
+    series = stack.query(f'pyjoules_remote_write_energy_joules_total{{host="{stack.host_label}"}}')
+    labels = {(s["metric"]["component"], s["metric"]["zone"], s["metric"]["source"]) for s in series}
+    assert labels == {("package-0", "intel-rapl:0", CLIENT), ("core", "intel-rapl:0:0", CLIENT),
+                      ("dram", "intel-rapl:0:1", CLIENT)}
+
+
+def test_containers_are_healthy_and_hardened(stack: Stack) -> None:
+    services = ["prometheus", CLIENT] + (["grafana"] if stack.grafana_url else [])
+
+    def all_healthy() -> bool:
+        return all(stack.container(s)["State"].get("Health", {}).get("Status") == "healthy" for s in services)
+
+    wait_until(all_healthy, 180, interval=1, message=f"{services} healthy")
+    base = stack.container("base-monitoring-client")
+    assert base["State"]["Status"] == "exited" and base["State"]["ExitCode"] == 0
+
+    client = stack.container(CLIENT)
+    host = client["HostConfig"]
+    assert host["ReadonlyRootfs"] is True
+    assert host["CapDrop"] == ["ALL"] and not host.get("CapAdd")
+    assert host["Privileged"] is False
+    assert "no-new-privileges:true" in host["SecurityOpt"]
+    assert client["Config"]["User"].split(":")[0] == "0"
+    rapl = [m for m in client["Mounts"] if m["Destination"] == "/host/powercap"]
+    assert len(rapl) == 1 and rapl[0]["RW"] is False
+    assert "/healthz" in " ".join(client["Config"]["Healthcheck"]["Test"])
+    for service in services:
+        for bindings in stack.container(service)["HostConfig"]["PortBindings"].values():
+            assert all(b["HostIp"] == "127.0.0.1" for b in bindings), (service, bindings)
+
+
+# --- every dashboard query, with a plausibility rule per query --------------------------------------------
+
+def near(value: float, expected: float, rel: float) -> bool:
+    return abs(value - expected) <= rel * expected
+
+
+def per_zone(rel: float, scale: float) -> Callable[[dict[str, str], float], bool]:
+    return lambda labels, v: near(v, FAKE_WATTS[labels["component"]] * scale, rel)
+
+
+SAMPLES_PER_S = len(FAKE_WATTS) * 3 / SCRAPE_INTERVAL_S  # 3 metrics per zone and reading
+RULES: dict[tuple[str, str], Callable[[dict[str, str], float], bool]] = {
+    ("Power per component", "A"): per_zone(0.05, 1),
+    ("CPU package power now", "A"): lambda l, v: near(v, FAKE_WATTS["package-0"], 0.05),
+    ("Energy over the selected range (J)", "A"): per_zone(0.12, RANGE_S),
+    ("Energy over the selected range (Wh)", "A"): per_zone(0.12, RANGE_S / 3600),
+    # One sampling interval's energy: near watts x interval; the max of a window allows a late reading.
+    ("Energy per sampling interval (µJ)", "A"): lambda l, v: 0.5 <= v / (FAKE_WATTS[l["component"]] * SCRAPE_INTERVAL_S * 1e6) <= 3,
+    ("Samples sent and dropped per second", "A"): lambda l, v: 0.5 * SAMPLES_PER_S <= v <= 1.5 * SAMPLES_PER_S,
+    ("Samples sent and dropped per second", "B"): lambda l, v: v == 0 and bool(l.get("reason")),
+    ("Push latency", "A"): lambda l, v: 0 < v < 5,
+    ("Push latency", "B"): lambda l, v: 0 < v < 10,
+    # 2xx at the push rate; other statuses may exist from start-up (the client does not wait for Prometheus,
+    # it retries) but must have stopped.
+    ("Remote-write requests per second by status", "A"):
+        lambda l, v: 0.3 / PUSH_INTERVAL_S <= v <= 3 / PUSH_INTERVAL_S if l["status"].startswith("2") else v == 0,
+    ("Remote-write requests per second by status", "B"): lambda l, v: v == 0,
+    ("Buffered while the receiver is unreachable", "A"): lambda l, v: 0 <= v <= 5,
+    ("Buffered while the receiver is unreachable", "B"): lambda l, v: 0 <= v <= 1_000_000,
+    ("Time since last successful push", "A"): lambda l, v: 0 <= v <= 60,
+}
+
+
+def test_every_dashboard_query_returns_plausible_data(stack: Stack) -> None:
+    wait_for_zones(stack)
+    dash = load_dashboards()["power.json"]
+
+    # Variables first, as Grafana resolves them: our host and source must be offered.
+    offered: dict[str, list[str]] = {}
+    for var in variables(dash):
+        selector, label = parse_label_values(variable_query(var))
+        selector = substitute(selector or "", {"host": regex_for(offered.get("host", [stack.host_label]))})
+        resp = stack.session.get(f"{stack.prometheus_url}/api/v1/series", params={"match[]": selector}, timeout=10)
+        offered[var["name"]] = sorted({s[label] for s in resp.json()["data"] if label in s})
+    assert stack.host_label in offered["host"]
+    assert CLIENT in offered["source"]
+
+    values = {
+        "host": regex_for([stack.host_label]),
+        "source": regex_for([CLIENT]),
+        "__range": f"{RANGE_S}s",
+        "__rate_interval": "40s",  # 4 x the datasource's timeInterval (10s), as Grafana computes it
+        "__interval": "5s",
+    }
+    queries = panel_queries(dash)
+    missing = [(q.panel, q.ref_id) for q in queries if (q.panel, q.ref_id) not in RULES]
+    assert not missing, f"dashboard queries without a plausibility rule in this test: {missing}"
+
+    def all_plausible() -> list[str] | None:
+        for q in queries:
+            expr = substitute(q.expr, values)
+            result = stack.query(expr)
+            if not result:
+                return None
+            for series in result:
+                value = float(series["value"][1])
+                if not math.isfinite(value) or not RULES[(q.panel, q.ref_id)](series["metric"], value):
+                    return None
+        return [q.panel for q in queries]
+
+    # Enough data for the widest window (rate over 40s of 10-second self-metrics, energy over RANGE_S).
+    try:
+        wait_until(all_plausible, 180, interval=2, message="every dashboard query plausible")
+    except AssertionError:
+        report = []
+        for q in queries:
+            expr = substitute(q.expr, values)
+            report.append(f"{q.panel}/{q.ref_id}: {expr}\n   -> {[(s['metric'], s['value'][1]) for s in stack.query(expr)]}")
+        raise AssertionError("implausible or empty dashboard queries:\n" + "\n".join(report)) from None
+
+
+def test_grafana_serves_provisioned_datasource_and_dashboard(stack: Stack) -> None:
+    if stack.grafana_url is None:
+        pytest.skip("Grafana image unavailable here (no registry has it): provisioning checked by test_stack_files.py")
+    auth = ("admin", stack.password)
+
+    def up() -> bool:
+        return requests.get(f"{stack.grafana_url}/api/health", timeout=5).status_code == 200
+
+    wait_until(up, 180, interval=1, message="grafana /api/health")
+    ds = requests.get(f"{stack.grafana_url}/api/datasources/uid/{DATASOURCE_UID}", auth=auth, timeout=10)
+    assert ds.status_code == 200 and ds.json()["url"] == "http://prometheus:9090"
+    dash = requests.get(f"{stack.grafana_url}/api/dashboards/uid/power-monitoring", auth=auth, timeout=10)
+    assert dash.status_code == 200 and dash.json()["dashboard"]["title"] == "Power monitoring"
+    anonymous = requests.get(f"{stack.grafana_url}/api/dashboards/uid/power-monitoring", timeout=10)
+    assert anonymous.status_code == 401
+    health = requests.post(f"{stack.grafana_url}/api/datasources/uid/{DATASOURCE_UID}/health", auth=auth, timeout=30)
+    if health.status_code == 404:  # older API location
+        health = requests.get(f"{stack.grafana_url}/api/datasources/uid/{DATASOURCE_UID}/health", auth=auth, timeout=30)
+    assert health.status_code == 200, health.text
+
+
+def test_down_removes_everything_the_stack_created(stack: Stack) -> None:
+    proc = stack.helper("down", "-v", "--remove-orphans")
+    assert proc.returncode == 0, stack.log_tail()
+    assert stack.leftovers() == {}
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"{stack.prometheus_url}/-/ready", timeout=5)

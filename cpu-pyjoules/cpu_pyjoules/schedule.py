@@ -19,9 +19,13 @@ class AbsoluteSchedule:
     """Yields tick numbers at their due times until ``stop_event`` is set.
 
     ``clock`` returns seconds on a monotonic scale; ``wait(seconds)`` blocks for at most that long and
-    returns True when the schedule must stop (by default ``stop_event.wait``, which also wakes up at once on
-    stop). Both are injectable so tests can drive the schedule with a fake clock.
+    returns True when the schedule must stop. Both are injectable so tests can drive the schedule with a
+    fake clock. The default wait uses ``time.sleep`` for short waits (a plain nanosleep costs markedly less
+    CPU per wake-up than ``Event.wait``, which matters at kilohertz rates; stop is then noticed within
+    ``SHORT_WAIT_S``) and ``stop_event.wait`` for long ones, which wakes up at once on stop.
     """
+
+    SHORT_WAIT_S = 0.25
 
     def __init__(
         self,
@@ -44,10 +48,21 @@ class AbsoluteSchedule:
         assert self.start is not None, "schedule not started"
         return self.start + k * self.interval_s
 
+    def _default_wait(self, stop_event: threading.Event) -> Callable[[float], bool]:
+        sleep, is_set, event_wait, short = time.sleep, stop_event.is_set, stop_event.wait, self.SHORT_WAIT_S
+
+        def wait(seconds: float) -> bool:
+            if seconds <= short:
+                sleep(seconds)
+                return is_set()
+            return event_wait(seconds)
+
+        return wait
+
     def ticks(self, stop_event: threading.Event) -> Iterator[int]:
         """Run the schedule: the first tick is due immediately; returns once ``stop_event`` is set."""
         clock = self.clock
-        wait = self.wait or stop_event.wait
+        wait = self.wait or self._default_wait(stop_event)
         interval = self.interval_s
         start = self.start = clock()
         k = 0

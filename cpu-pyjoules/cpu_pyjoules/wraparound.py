@@ -74,6 +74,19 @@ class CounterTracker:
         None means nothing to emit: the first reading (a baseline), or an impossible one (counted in
         ``dropped``).
         """
+        # Fast path, nearly every reading: no wrap, nothing suspect, within the ceiling.
+        prev = self.prev_raw
+        if prev is not None and self.suspect_raw is None:
+            dt = t_ns - self.prev_ns
+            delta = raw - prev
+            if delta >= 0 and dt > 0 and delta * 1000 <= self.ceiling_w * (dt + STEP_ALLOWANCE_NS):
+                self.prev_raw = raw
+                self.prev_ns = t_ns
+                self.total_uj += delta
+                return delta, dt
+        return self._update_slow(raw, t_ns)
+
+    def _update_slow(self, raw: int, t_ns: int) -> Optional[Tuple[int, int]]:
         prev = self.prev_raw
         if prev is None:
             self.prev_raw = raw

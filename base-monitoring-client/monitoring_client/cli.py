@@ -12,8 +12,8 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Mapping, Sequence
 from types import FrameType
-from typing import Mapping, Sequence
 
 from monitoring_client import __version__
 from monitoring_client.config import load_config
@@ -70,7 +70,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     except UserError as exc:
         print(exc, file=sys.stderr)
         return exc.exit_status
-    except Exception:  # noqa: BLE001 - the implementation's import crashed: show why, exit 1
+    except Exception:
         log.exception("could not load the implementation MONITOR_IMPL=%r", config.monitor_impl)
         return 1
     if args.check:

@@ -14,9 +14,10 @@ import math
 import os
 import re
 import socket
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping, TypeVar
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 from monitoring_client.errors import ConfigError
@@ -169,9 +170,7 @@ def env_bool(name: str, default: bool, environ: Mapping[str, str] | None = None)
     raise _invalid(name, raw, "true or false (also yes/no, on/off, 1/0)")
 
 
-def env_choice(
-    name: str, default: str, choices: tuple[str, ...], environ: Mapping[str, str] | None = None
-) -> str:
+def env_choice(name: str, default: str, choices: tuple[str, ...], environ: Mapping[str, str] | None = None) -> str:
     """One of ``choices`` (compared case-insensitively, returned as spelled in ``choices``)."""
     raw = _raw(name, environ)
     if raw is None:
@@ -274,9 +273,7 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
     config = Config(
         remote_write_url=take(lambda: env_url("REMOTE_WRITE_URL", defaults.remote_write_url, environ=env), ""),
         scrape_interval_s=take(
-            lambda: env_float(
-                "SCRAPE_INTERVAL_S", defaults.scrape_interval_s, above=0, maximum=3600, environ=env
-            ),
+            lambda: env_float("SCRAPE_INTERVAL_S", defaults.scrape_interval_s, above=0, maximum=3600, environ=env),
             defaults.scrape_interval_s,
         ),
         push_interval_s=take(
@@ -309,7 +306,10 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         ),
         max_samples_per_request=take(
             lambda: env_int(
-                "MAX_SAMPLES_PER_REQUEST", defaults.max_samples_per_request, minimum=1, maximum=1_000_000,
+                "MAX_SAMPLES_PER_REQUEST",
+                defaults.max_samples_per_request,
+                minimum=1,
+                maximum=1_000_000,
                 environ=env,
             ),
             defaults.max_samples_per_request,
@@ -327,18 +327,17 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
             defaults.retry_max_s,
         ),
         shutdown_timeout_s=take(
-            lambda: env_float(
-                "SHUTDOWN_TIMEOUT_S", defaults.shutdown_timeout_s, above=0, maximum=3600, environ=env
-            ),
+            lambda: env_float("SHUTDOWN_TIMEOUT_S", defaults.shutdown_timeout_s, above=0, maximum=3600, environ=env),
             defaults.shutdown_timeout_s,
         ),
-        health_port=take(
-            lambda: env_optional_int("HEALTH_PORT", minimum=1, maximum=65535, environ=env), None
-        ),
+        health_port=take(lambda: env_optional_int("HEALTH_PORT", minimum=1, maximum=65535, environ=env), None),
         health_host=env_str("HEALTH_HOST", defaults.health_host, environ=env),
         self_metrics_interval_s=take(
             lambda: env_float(
-                "SELF_METRICS_INTERVAL_S", defaults.self_metrics_interval_s, minimum=0, maximum=86400,
+                "SELF_METRICS_INTERVAL_S",
+                defaults.self_metrics_interval_s,
+                minimum=0,
+                maximum=86400,
                 environ=env,
             ),
             defaults.self_metrics_interval_s,

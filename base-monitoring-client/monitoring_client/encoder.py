@@ -13,8 +13,8 @@ here, labels are written once per series per request, and each sample costs one 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Mapping, Sequence
 
 import snappy
 
@@ -57,6 +57,8 @@ class Payload:
     uncompressed_bytes: int
     created: float = field(default_factory=time.monotonic)
     attempts: int = 0
+    # True once an attempt failed in a way that leaves open whether the receiver stored it (no answer).
+    maybe_stored: bool = False
 
     @property
     def nbytes(self) -> int:

@@ -91,8 +91,7 @@ def check_contract(module: ModuleType, spec: str) -> None:
             inspect.signature(func).bind(*params)
         except TypeError:
             raise ConfigError(
-                f"MONITOR_IMPL={spec!r} is invalid: {func_name} must accept 3 positional arguments"
-                f" {signature_text}"
+                f"MONITOR_IMPL={spec!r} is invalid: {func_name} must accept 3 positional arguments {signature_text}"
             ) from None
         except ValueError:  # pragma: no cover - builtins without a signature: trust them
             pass

@@ -19,8 +19,9 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any
 
 import requests
 
@@ -139,7 +140,7 @@ class Pipeline:
                 target()
             except UserError as exc:
                 self._fail(exc.exit_status, str(exc))
-            except BaseException:  # noqa: BLE001 - any crash must end the process, not one thread
+            except BaseException:
                 log.exception("%s thread crashed; the client shuts down with exit status 1", name)
                 self._fail(1, f"{name} crashed")
             else:
@@ -174,7 +175,11 @@ class Pipeline:
             log.info("health endpoint on http://%s:%d/healthz and /metrics", cfg.health_host, self.health_server.port)
         log.info(
             "pushing to %s every %gs (collecting every %gs) as source=%r host=%r",
-            redact_url(cfg.remote_write_url), cfg.push_interval_s, cfg.scrape_interval_s, self.source, cfg.host_label,
+            redact_url(cfg.remote_write_url),
+            cfg.push_interval_s,
+            cfg.scrape_interval_s,
+            self.source,
+            cfg.host_label,
         )
         self._start("sender", self.sender.run, None)
         self._start("batcher", self._batch_loop, self._batcher_stop)
@@ -218,7 +223,9 @@ class Pipeline:
             self.metrics.dropped(SHUTDOWN_TIMEOUT, samples)
             log.error(
                 "could not send %d samples (%d requests) before the %gs shutdown deadline: they are lost",
-                samples, len(lost), cfg.shutdown_timeout_s,
+                samples,
+                len(lost),
+                cfg.shutdown_timeout_s,
             )
         self._drops.flush()
         if self.health_server is not None:

@@ -15,7 +15,8 @@ from __future__ import annotations
 import math
 import numbers
 import re
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 SeriesKey = tuple[tuple[str, str], ...]
 
@@ -96,9 +97,13 @@ class RecordNormalizer:
                 return None
 
         if type(timestamp) is not int:
-            if isinstance(timestamp, numbers.Integral) and not isinstance(timestamp, bool):
-                timestamp = int(timestamp)
-            elif isinstance(timestamp, float) and math.isfinite(timestamp) and timestamp.is_integer():
+            if (
+                isinstance(timestamp, numbers.Integral)
+                and not isinstance(timestamp, bool)
+                or isinstance(timestamp, float)
+                and math.isfinite(timestamp)
+                and timestamp.is_integer()
+            ):
                 timestamp = int(timestamp)
             else:
                 self._on_drop(

@@ -12,7 +12,7 @@ buffered, and the client's own samples do not blur that equation.
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -52,9 +52,7 @@ class SelfMetrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
             registry=r,
         )
-        self.buffered_payloads = Gauge(
-            PREFIX + "buffered_payloads", "Encoded requests waiting to be sent.", registry=r
-        )
+        self.buffered_payloads = Gauge(PREFIX + "buffered_payloads", "Encoded requests waiting to be sent.", registry=r)
         self.buffered_bytes = Gauge(
             PREFIX + "buffered_bytes", "Bytes of encoded requests waiting to be sent.", registry=r
         )

@@ -19,7 +19,8 @@ from __future__ import annotations
 import collections
 import threading
 import time
-from typing import Callable, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
 from monitoring_client.encoder import Payload
 
@@ -51,9 +52,7 @@ class PayloadStore(Protocol):
 class MemoryBuffer:
     """Thread-safe in-memory ``PayloadStore`` bounded by payload count and total bytes."""
 
-    def __init__(
-        self, max_payloads: int, max_bytes: int, *, clock: Callable[[], float] = time.monotonic
-    ) -> None:
+    def __init__(self, max_payloads: int, max_bytes: int, *, clock: Callable[[], float] = time.monotonic) -> None:
         if max_payloads < 1 or max_bytes < 1:
             raise ValueError("bounds must be positive")
         self.max_payloads = max_payloads
@@ -69,9 +68,7 @@ class MemoryBuffer:
         with self._cond:
             self._items.append(payload)
             self._bytes += payload.nbytes
-            while len(self._items) > 1 and (
-                len(self._items) > self.max_payloads or self._bytes > self.max_bytes
-            ):
+            while len(self._items) > 1 and (len(self._items) > self.max_payloads or self._bytes > self.max_bytes):
                 victim = self._oldest_evictable(exclude=payload)
                 if victim is None:
                     break

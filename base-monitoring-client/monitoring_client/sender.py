@@ -5,6 +5,10 @@ series' samples always reach the receiver in timestamp order, even across a long
 receiver refuses for good (4xx other than 429) is dropped, its samples counted and the receiver's message
 logged, and the next one goes out at once: one bad request never holds back the data after it.
 
+A request whose answer never came (read timeout, connection reset) may have been stored anyway. If its
+retry is then refused as "out of order" or "duplicate sample", the first attempt was stored (Prometheus
+applies a request whole or not at all), so its samples are counted as sent, not as dropped.
+
 At shutdown the sender gets a deadline: it keeps sending (and retrying, with backoff shortened to fit)
 until the buffer is empty or the deadline passes, and never starts a request that could outlive it.
 """
@@ -15,7 +19,7 @@ import logging
 import re
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
@@ -53,7 +57,7 @@ def redact_url(url: str) -> str:
 class Attempt:
     """Outcome of one HTTP attempt."""
 
-    __slots__ = ("verdict", "status", "detail", "retry_after")
+    __slots__ = ("detail", "retry_after", "status", "verdict")
 
     def __init__(self, verdict: Verdict, status: str, detail: str, retry_after: float | None = None) -> None:
         self.verdict = verdict
@@ -143,8 +147,12 @@ class Sender:
             )
         except requests.Timeout as exc:
             attempt = Attempt(Verdict.RETRY, "timeout", f"no answer within {timeout:g}s ({exc.__class__.__name__})")
+            if not isinstance(exc, requests.ConnectTimeout):
+                payload.maybe_stored = True
         except requests.RequestException as exc:
             attempt = Attempt(Verdict.RETRY, "error", describe_error(exc))
+            if not _never_sent(exc):
+                payload.maybe_stored = True
         else:
             verdict = classify_status(response.status_code)
             body = _first_line(response.text, 300) if verdict is not Verdict.SUCCESS else ""
@@ -167,16 +175,34 @@ class Sender:
             if self._failing_since is not None:
                 log.info(
                     "push to %s works again after %.1fs; %d payloads still buffered",
-                    where, self._clock() - self._failing_since, len(self.store),
+                    where,
+                    self._clock() - self._failing_since,
+                    len(self.store),
                 )
                 self._failing_since = None
+        elif attempt.verdict is Verdict.DROP and payload.maybe_stored and _ALREADY_STORED_RE.search(attempt.detail):
+            # An earlier attempt got no answer, and now the receiver calls the same samples out of order or
+            # duplicates: the earlier attempt was stored (Prometheus stores a request whole or not at all).
+            self.store.done(payload)
+            self.metrics.samples_sent.inc(payload.samples)
+            self.health.success()
+            log.info(
+                "receiver %s refused a retried request as already seen (%s): its earlier attempt, which got no"
+                " answer, was stored; counting its %d samples as sent",
+                where,
+                attempt.detail,
+                payload.samples,
+            )
         elif attempt.verdict is Verdict.DROP:
             self.store.done(payload)
             self.metrics.dropped(REJECTED, payload.samples)
             self.health.rejected(attempt.detail)
             log.error(
                 "receiver %s refused a request of %d samples (%d series) for good, dropped it: %s",
-                where, payload.samples, payload.series, attempt.detail,
+                where,
+                payload.samples,
+                payload.series,
+                attempt.detail,
             )
         else:
             self.health.retrying(attempt.detail)
@@ -191,6 +217,15 @@ class Sender:
 
 
 _ERRNO_RE = re.compile(r"\[Errno -?\d+\] [^'\")\]]+")
+
+
+_ALREADY_STORED_RE = re.compile(r"out of order sample|duplicate sample for timestamp", re.IGNORECASE)
+
+
+def _never_sent(exc: BaseException) -> bool:
+    """True when the request certainly did not reach the receiver (the connection was never made)."""
+    text = str(exc)
+    return "NewConnectionError" in text or "Errno 111" in text or "Name or service not known" in text
 
 
 def describe_error(exc: BaseException) -> str:

@@ -38,7 +38,10 @@ def test_round_trip_is_exact() -> None:
     request = remote_pb2.WriteRequest()
     request.ParseFromString(snappy.uncompress(payloads[0].body))  # snappy *block* format
     got = {
-        tuple((lab.name, lab.value) for lab in ts.labels): ([s.timestamp for s in ts.samples], [s.value for s in ts.samples])
+        tuple((lab.name, lab.value) for lab in ts.labels): (
+            [s.timestamp for s in ts.samples],
+            [s.value for s in ts.samples],
+        )
         for ts in request.timeseries
     }
     assert got == {k: (v.timestamps, v.values) for k, v in groups.items()}

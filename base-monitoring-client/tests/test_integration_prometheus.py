@@ -11,12 +11,11 @@ import re
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import requests
-
 from testkit.ports import free_port
 from testkit.prometheus import PrometheusServer
 from testkit.wait import GiveUp, wait_until
@@ -70,7 +69,7 @@ class Client:
 
     def self_metric(self, name: str) -> float:
         text = requests.get(f"http://127.0.0.1:{self.health_port}/metrics", timeout=2).text
-        match = re.search(rf"^{re.escape(name)} (\S+)$", text, re.M)
+        match = re.search(rf"^{re.escape(name)} (\S+)$", text, re.MULTILINE)
         return float(match.group(1)) if match else 0.0
 
     def terminate(self, timeout: float = 20) -> int:
@@ -158,8 +157,9 @@ def test_prometheus_restarted_mid_run_loses_nothing(prometheus: PrometheusServer
     assert buffered >= 20  # the outage's data is waiting, encoded
     prometheus.start()
     wait_until(
-        lambda: "last push accepted" in client.healthz()
-        and client.self_metric("monitoring_client_buffered_payloads") == 0,
+        lambda: (
+            "last push accepted" in client.healthz() and client.self_metric("monitoring_client_buffered_payloads") == 0
+        ),
         60,
         interval=0.2,
         message="backlog sent after the restart",
@@ -169,14 +169,12 @@ def test_prometheus_restarted_mid_run_loses_nothing(prometheus: PrometheusServer
     assert stored(prometheus) == emitted
     summary = client.summary()
     assert summary == {"received": emitted, "sent": emitted}
-    for _, samples in prometheus.raw_samples('count_impl_value{host="itest"}').items():
+    for samples in prometheus.raw_samples('count_impl_value{host="itest"}').values():
         values = [v for _, v in samples]
         assert values == [float(t) for t in range(1, len(values) + 1)]  # no gap, no duplicate, in order
 
 
-def test_outage_beyond_the_buffer_drops_oldest_and_accounts_exactly(
-    prometheus: PrometheusServer, start_client
-) -> None:
+def test_outage_beyond_the_buffer_drops_oldest_and_accounts_exactly(prometheus: PrometheusServer, start_client) -> None:
     client = start_client(prometheus.write_url, COUNT_TICKS="0", PUSH_INTERVAL_S="0.1", MAX_RETRY_BATCHES="10")
     wait_until(lambda: stored(prometheus) >= 30, 30, message="data flowing")
     prometheus.stop()
@@ -216,5 +214,22 @@ def test_request_refused_with_400_does_not_stop_later_samples(prometheus: Promet
     assert stored(prometheus, "count_impl_ancient") == 0
     assert re.search(r"refused a request of \d+ samples .*HTTP 400: .*out of bounds", client.stderr), client.stderr
     # samples after the refused request arrived: the last ticks of every series are there
-    for _, samples in prometheus.raw_samples('count_impl_value{host="itest"}').items():
+    for samples in prometheus.raw_samples('count_impl_value{host="itest"}').values():
         assert samples[-1][1] == 80.0
+
+
+def test_answer_lost_after_prometheus_stored_the_request(prometheus: PrometheusServer, start_client) -> None:
+    # The proxy forwards the first request to Prometheus (which stores it) but answers only after the
+    # client gave up; the retry is then refused as out of order. Nothing is lost, duplicated or miscounted.
+    from testkit.fault_proxy import FaultProxy, slow
+
+    with FaultProxy(prometheus.url) as proxy:
+        proxy.enqueue(slow(2.0, forward=True))
+        client = start_client(proxy.write_url, COUNT_TICKS="60", REQUEST_TIMEOUT_S="0.5")
+        wait_until(lambda: stored(prometheus) == 180, 30, message="all 180 samples")
+        assert client.terminate() == 0, client.stderr
+        assert proxy.count("slow") == 1
+    assert client.emitted() == 180 and stored(prometheus) == 180
+    assert client.summary() == {"received": 180, "sent": 180}
+    for samples in prometheus.raw_samples('count_impl_value{host="itest"}').values():
+        assert [v for _, v in samples] == [float(t) for t in range(1, 61)]

@@ -5,17 +5,18 @@ from __future__ import annotations
 import queue
 import threading
 import types
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 import requests
+from testkit.ports import free_port
+from testkit.wait import wait_until
 
 from monitoring_client.config import Config
 from monitoring_client.encoder import decode, iter_samples
 from monitoring_client.errors import EnvironmentProblem
 from monitoring_client.pipeline import Pipeline
-from testkit.ports import free_port
-from testkit.wait import wait_until
 
 TS = 1_700_000_000_000
 
@@ -41,22 +42,27 @@ def impl(emit: Callable[[queue.Queue, float, threading.Event], None]) -> types.M
 
 
 def rec(i: int, series: str = "a", ts: int | None = None) -> dict[str, Any]:
-    return {"metric": "t_value", "labels": {"s": series}, "value": float(i), "timestamp_ms": TS + i if ts is None else ts}
+    return {
+        "metric": "t_value",
+        "labels": {"s": series},
+        "value": float(i),
+        "timestamp_ms": TS + i if ts is None else ts,
+    }
 
 
 def config(url: str, **over: Any) -> Config:
-    base = dict(
-        remote_write_url=url,
-        scrape_interval_s=0.01,
-        push_interval_s=0.05,
-        retry_base_s=0.01,
-        retry_max_s=0.05,
-        shutdown_timeout_s=3.0,
-        self_metrics_interval_s=0.0,
-        host_label="test-host",
-    )
+    base: dict[str, Any] = {
+        "remote_write_url": url,
+        "scrape_interval_s": 0.01,
+        "push_interval_s": 0.05,
+        "retry_base_s": 0.01,
+        "retry_max_s": 0.05,
+        "shutdown_timeout_s": 3.0,
+        "self_metrics_interval_s": 0.0,
+        "host_label": "test-host",
+    }
     base.update(over)
-    return Config(**base)  # type: ignore[arg-type]
+    return Config(**base)
 
 
 class Running:
@@ -83,7 +89,9 @@ class Running:
 def data_samples(receiver: Any) -> list[tuple]:
     out = []
     for r in receiver.accepted():
-        out.extend(s for s in iter_samples(decode(r.body)) if not dict(s[0])["__name__"].startswith("monitoring_client_"))
+        out.extend(
+            s for s in iter_samples(decode(r.body)) if not dict(s[0])["__name__"].startswith("monitoring_client_")
+        )
     return out
 
 
@@ -133,7 +141,12 @@ def test_bad_and_out_of_order_records_are_dropped_and_counted(receiver: Any) -> 
     wait_until(lambda: pipeline.metrics.value("monitoring_client_samples_received_total") == 9, 10, message="9 in")
     assert run.stop() == 0
     assert [v for _, _, v in data_samples(receiver)] == [1.0, 2.0, 5.0, 6.0]
-    assert pipeline.metrics.dropped_by_reason() == {"out_of_order": 2, "not_a_dict": 1, "bad_metric_name": 1, "bad_value": 1}
+    assert pipeline.metrics.dropped_by_reason() == {
+        "out_of_order": 2,
+        "not_a_dict": 1,
+        "bad_metric_name": 1,
+        "bad_value": 1,
+    }
 
 
 def test_outage_then_recovery_loses_nothing_and_keeps_order(receiver: Any) -> None:

@@ -30,7 +30,13 @@ def norm(drops: list[tuple[str, str]]) -> RecordNormalizer:
 
 def test_good_record_gets_sorted_key_with_external_labels(norm: RecordNormalizer, drops: list) -> None:
     key, ts, value = norm.normalize(good(labels={"zone": "z0", "component": "core"}))  # type: ignore[misc]
-    assert key == (("__name__", "power_watts"), ("component", "core"), ("host", "h1"), ("source", "src"), ("zone", "z0"))
+    assert key == (
+        ("__name__", "power_watts"),
+        ("component", "core"),
+        ("host", "h1"),
+        ("source", "src"),
+        ("zone", "z0"),
+    )
     assert (ts, value) == (TS, 1.5)
     assert drops == []
 

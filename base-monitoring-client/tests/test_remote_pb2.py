@@ -80,7 +80,9 @@ def _normalized(fdp: descriptor_pb2.FileDescriptorProto) -> descriptor_pb2.FileD
 def test_committed_module_matches_remote_proto() -> None:
     expected = _normalized(parse_proto(PROTO.read_text(), "remote.proto"))
     actual = _normalized(committed())
-    assert actual == expected, f"regenerate monitoring_client/remote_pb2.py from remote.proto:\n{actual}\n!=\n{expected}"
+    assert actual == expected, (
+        f"regenerate monitoring_client/remote_pb2.py from remote.proto:\n{actual}\n!=\n{expected}"
+    )
 
 
 def test_parser_detects_a_changed_field() -> None:
@@ -93,9 +95,7 @@ def test_parser_detects_a_changed_field() -> None:
 def test_wire_numbers_are_the_remote_write_spec() -> None:
     # Remote write 1.0: WriteRequest.timeseries=1, TimeSeries.labels=1/samples=2, Label.name=1/value=2,
     # Sample.value=1 (double)/timestamp=2 (int64). A receiver decodes by these numbers, not by names.
-    fields = {
-        (m.name, f.name): (f.number, f.type) for m in committed().message_type for f in m.field
-    }
+    fields = {(m.name, f.name): (f.number, f.type) for m in committed().message_type for f in m.field}
     assert fields == {
         ("WriteRequest", "timeseries"): (1, FD.TYPE_MESSAGE),
         ("TimeSeries", "labels"): (1, FD.TYPE_MESSAGE),

@@ -23,7 +23,9 @@ def test_samples_look_like_a_scrape_without_created_series() -> None:
     assert samples[("monitoring_client_push_duration_seconds_count", ())] == 1
     assert not any(name.endswith("_created") for name, _ in samples)
     # every drop reason exists from the start at 0
-    assert {dict(k)["reason"] for n, k in samples if n == "monitoring_client_samples_dropped_total"} == set(DROP_REASONS)
+    assert {dict(k)["reason"] for n, k in samples if n == "monitoring_client_samples_dropped_total"} == set(
+        DROP_REASONS
+    )
     assert m.dropped_by_reason() == {"bad_value": 2}
 
 

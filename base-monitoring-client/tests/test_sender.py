@@ -8,6 +8,8 @@ import time
 from typing import Any
 
 import requests
+from testkit.ports import free_port
+from testkit.wait import wait_until
 
 from monitoring_client import __version__
 from monitoring_client.encoder import Encoder, SeriesSamples, decode, iter_samples
@@ -17,22 +19,24 @@ from monitoring_client.retry_policy import Backoff, Verdict
 from monitoring_client.self_metrics import SelfMetrics
 from monitoring_client.send_buffer import MemoryBuffer
 from monitoring_client.sender import Sender, redact_url
-from testkit.ports import free_port
-from testkit.wait import wait_until
 
 TS = 1_700_000_000_000
 
 
 def payload(n: int = 3, start: int = 0):
     key = (("__name__", "m"), ("i", str(start)))
-    return Encoder().encode({key: SeriesSamples([TS + start * 1000 + i for i in range(n)], [float(i) for i in range(n)])})[0]
+    return Encoder().encode(
+        {key: SeriesSamples([TS + start * 1000 + i for i in range(n)], [float(i) for i in range(n)])}
+    )[0]
 
 
 def make_sender(url: str, **kw) -> tuple[Sender, MemoryBuffer, SelfMetrics, HealthState]:
     buf = MemoryBuffer(100, 10_000_000)
     metrics = SelfMetrics()
     health = HealthState()
-    sender = Sender(url, buf, Backoff(0.01, 0.05, random.Random(0)), metrics, health, timeout_s=kw.pop("timeout_s", 2.0), **kw)
+    sender = Sender(
+        url, buf, Backoff(0.01, 0.05, random.Random(0)), metrics, health, timeout_s=kw.pop("timeout_s", 2.0), **kw
+    )
     return sender, buf, metrics, health
 
 
@@ -111,7 +115,7 @@ def test_retry_after_is_honoured_before_the_next_attempt(receiver: Any) -> None:
 
 
 def test_connection_refused_and_timeout_are_retried(receiver: Any) -> None:
-    sender, buf, metrics, health = make_sender(f"http://127.0.0.1:{free_port()}/api/v1/write")
+    sender, buf, _, health = make_sender(f"http://127.0.0.1:{free_port()}/api/v1/write")
     buf.put(payload())
     attempt = sender.send(buf.head())  # type: ignore[arg-type]
     assert attempt.verdict is Verdict.RETRY and attempt.status == "error"
@@ -168,3 +172,24 @@ def test_session_is_reused(receiver: Any) -> None:
         sender.send(buf.head())  # type: ignore[arg-type]
     assert len(receiver.accepted()) == 3
     assert [s for _, s, _ in iter_samples(decode(receiver.requests[2].body))] == [TS + 2000]
+
+
+def test_refusal_of_a_retry_whose_first_attempt_got_no_answer_counts_as_sent(receiver: Any) -> None:
+    sender, buf, metrics, _ = make_sender(receiver.url, timeout_s=0.3)
+    receiver.enqueue(204, delay_s=1.0)  # stored, but the answer comes too late
+    receiver.enqueue(400, body=b"out of order sample")  # the retry: Prometheus has these samples already
+    buf.put(payload(5))
+    assert sender.send(buf.head()).status == "timeout"  # type: ignore[arg-type]
+    assert sender.send(buf.head()).status == "400"  # type: ignore[arg-type]
+    assert len(buf) == 0
+    assert metrics.value("monitoring_client_samples_sent_total") == 5
+    assert metrics.value("monitoring_client_samples_dropped_total", {"reason": REJECTED}) == 0
+
+
+def test_out_of_order_refusal_without_an_unanswered_attempt_is_a_drop(receiver: Any) -> None:
+    sender, buf, metrics, _ = make_sender(receiver.url)
+    receiver.enqueue(400, body=b"out of order sample")
+    buf.put(payload(5))
+    sender.send(buf.head())  # type: ignore[arg-type]
+    assert metrics.value("monitoring_client_samples_dropped_total", {"reason": REJECTED}) == 5
+    assert metrics.value("monitoring_client_samples_sent_total") == 0

@@ -24,4 +24,6 @@ def process_data(input_queue, output_queue, stop_event):
             tick = input_queue.get(timeout=0.1)
         except queue.Empty:
             continue
-        output_queue.put({"metric": "failing_impl_tick", "labels": {}, "value": tick, "timestamp_ms": int(time.time() * 1000) + tick})
+        output_queue.put(
+            {"metric": "failing_impl_tick", "labels": {}, "value": tick, "timestamp_ms": int(time.time() * 1000) + tick}
+        )

@@ -124,5 +124,18 @@ class DockerDaemon:
                 proc.kill()
                 proc.wait(timeout=timeout)
         if self.rundir is not None:
+            self._unmount_below(self.rundir)
             shutil.rmtree(self.rundir, ignore_errors=True)
             self.rundir = None
+
+    @staticmethod
+    def _unmount_below(directory: Path) -> None:
+        """dockerd leaves its default network namespace bind-mounted under the exec root: unmount it."""
+        try:
+            lines = Path("/proc/self/mounts").read_text().splitlines()
+        except OSError:
+            return
+        prefix = str(directory) + "/"
+        points = [line.split()[1] for line in lines if len(line.split()) > 1 and line.split()[1].startswith(prefix)]
+        for point in sorted(points, key=len, reverse=True):
+            subprocess.run(["umount", "-l", point], capture_output=True, timeout=30)

@@ -88,11 +88,12 @@ class RecordNormalizer:
             self._on_drop(MISSING_KEY, f"record lacks {', '.join(missing)}: {_short(record)}")
             return None
 
-        value_type = type(value)
-        if value_type is not float:
-            if value_type is int or (isinstance(value, numbers.Real) and value_type is not str):
+        if type(value) is not float:
+            try:
+                if not isinstance(value, numbers.Real):
+                    raise TypeError
                 value = float(value)
-            else:
+            except (TypeError, ValueError, OverflowError):
                 self._on_drop(BAD_VALUE, f"value must be a number, got {_short(value)} in {_short(record)}")
                 return None
 

@@ -225,7 +225,10 @@ _ALREADY_STORED_RE = re.compile(r"out of order sample|duplicate sample for times
 def _never_sent(exc: BaseException) -> bool:
     """True when the request certainly did not reach the receiver (the connection was never made)."""
     text = str(exc)
-    return "NewConnectionError" in text or "Errno 111" in text or "Name or service not known" in text
+    return any(
+        marker in text
+        for marker in ("NewConnectionError", "NameResolutionError", "Failed to resolve", "Errno 111", "Errno -2")
+    )
 
 
 def describe_error(exc: BaseException) -> str:

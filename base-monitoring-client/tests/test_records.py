@@ -80,6 +80,7 @@ BAD = [
     (good(labels={"zone": "\udc80"}), r.BAD_LABEL_VALUE),
     (good(value="1.5"), r.BAD_VALUE),
     (good(value=None), r.BAD_VALUE),
+    (good(value=10**400), r.BAD_VALUE),  # too large for a double
     (good(timestamp_ms="now"), r.BAD_TIMESTAMP),
     (good(timestamp_ms=1.5), r.BAD_TIMESTAMP),
     (good(timestamp_ms=1_700_000_000), r.BAD_TIMESTAMP),  # seconds, not ms

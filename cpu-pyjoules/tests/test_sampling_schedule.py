@@ -8,6 +8,7 @@ import threading
 import pytest
 
 from cpu_pyjoules.schedule import AbsoluteSchedule
+from testkit.wait import wait_until
 
 
 class FakeTime:
@@ -107,6 +108,24 @@ def test_default_wait_wakes_up_on_stop():
     runner.join(timeout=10)
     assert not runner.is_alive(), "the schedule kept waiting after stop was set"
     assert rest == []
+
+
+def test_default_wait_with_short_intervals_stops_too():
+    stop = threading.Event()
+    schedule = AbsoluteSchedule(0.005)  # short waits use time.sleep and check the event after each
+    seen = []
+
+    def run_it():
+        for k in schedule.ticks(stop):
+            seen.append(k)
+
+    runner = threading.Thread(target=run_it)
+    runner.start()
+    wait_until(lambda: len(seen) >= 5, timeout=10, message="five ticks")
+    stop.set()
+    runner.join(timeout=10)
+    assert not runner.is_alive()
+    assert seen == sorted(set(seen))  # strictly increasing tick numbers
 
 
 @pytest.mark.parametrize("bad", [0, -1, float("nan"), float("inf")])

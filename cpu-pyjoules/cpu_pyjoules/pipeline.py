@@ -148,7 +148,9 @@ class Processor:
         self.records_out = 0
         self.dropped = RateLimitedWarning(logger, "impossible RAPL energy deltas dropped")
         self.held_back = RateLimitedWarning(
-            logger, "samples merged into the next one because the wall clock did not advance"
+            logger,
+            "samples merged into the next one because the wall clock did not advance",
+            level=logging.INFO,  # normal at kHz rates: timestamps have millisecond resolution
         )
 
     def run(self, input_queue: "queue.Queue[Any]", output_queue: "queue.Queue[Any]", stop_event: threading.Event) -> None:

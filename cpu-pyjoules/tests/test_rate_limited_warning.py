@@ -17,9 +17,16 @@ def test_first_event_then_periodic_summaries(caplog):
             warning.event(f"n{i}")
     assert warning.total == 501
     messages = [r.getMessage() for r in caplog.records]
-    assert len(messages) == 1  # 50 s later: still inside the first period
+    assert messages == ["things dropped: 1 (further ones are summarised every 60 s); latest: first"]
     now[0] += 11
     with caplog.at_level(logging.WARNING):
         assert warning.event("late") is True
     last = caplog.records[-1].getMessage()
-    assert "things dropped: 501 in the last 60 s (502 in total); latest: late" == last
+    assert last == "things dropped: 501 in the last 60 s (502 in total); latest: late"
+
+
+def test_level_is_configurable(caplog):
+    warning = RateLimitedWarning(logging.getLogger("t"), "merged", level=logging.INFO)
+    with caplog.at_level(logging.INFO):
+        warning.event()
+    assert caplog.records[-1].levelno == logging.INFO

@@ -29,6 +29,8 @@ def get_power(output_queue: "queue.Queue[Any]", scrape_interval_s: float, stop_e
     Collector(SETTINGS, discover=lambda _root: ZONES).run(output_queue, scrape_interval_s, stop_event)
 
 
-def process_data(input_queue: "queue.Queue[Any]", output_queue: "queue.Queue[Any]", stop_event: threading.Event) -> None:
+def process_data(
+    input_queue: "queue.Queue[Any]", output_queue: "queue.Queue[Any]", stop_event: threading.Event
+) -> None:
     """Turn raw counter readings into energy/power/total records until stopped and drained."""
     Processor(SETTINGS).run(input_queue, output_queue, stop_event)

@@ -88,7 +88,7 @@ def _split_spec(spec: str) -> List[tuple]:
 
 
 def _is_package_n(key: str) -> bool:
-    return key.startswith("package-") and key[len("package-"):].isdigit()
+    return key.startswith("package-") and key[len("package-") :].isdigit()
 
 
 @dataclass
@@ -392,7 +392,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     totals = ", ".join(f"{z.zone_id}={z.joules:.3f} J" for z in fake.zones.values())
     logger.info(
         "stopped after %d updates (longest gap %.1f ms); energy drawn: %s",
-        fake.updates, fake.longest_gap_s * 1000, totals,
+        fake.updates,
+        fake.longest_gap_s * 1000,
+        totals,
     )
     return 0
 

@@ -2,9 +2,9 @@
 
 The collector runs on the sampling schedule and does as little as possible per tick: one ``pread`` per zone,
 a monotonic clock read before and after them (the reading is stamped with the midpoint; a read that was
-preempted is redone), a wall-clock read, one queue put of ``(monotonic_ns, wall_ms, [raw counters])``. Everything that can wait
-(wrap correction, plausibility, power, record dicts) happens in the processor, which takes readings in
-batches, so a slow moment there never delays a sample.
+preempted is redone), a wall-clock read, one queue put of ``(monotonic_ns, wall_ms, [raw counters])``.
+Everything that can wait (wrap correction, plausibility, power, record dicts) happens in the processor,
+which takes readings in batches, so a slow moment there never delays a sample.
 
 Between them travels, in order: one :class:`ZoneSetup` (the zones found), the raw readings, and
 :data:`END` when the collector returns for any reason. The processor returns once the stop event is set
@@ -153,7 +153,9 @@ class Processor:
             level=logging.INFO,  # normal at kHz rates: timestamps have millisecond resolution
         )
 
-    def run(self, input_queue: "queue.Queue[Any]", output_queue: "queue.Queue[Any]", stop_event: threading.Event) -> None:
+    def run(
+        self, input_queue: "queue.Queue[Any]", output_queue: "queue.Queue[Any]", stop_event: threading.Event
+    ) -> None:
         # Readings are taken in batches every ``batch_period_s`` rather than one blocking get() per reading:
         # waking a thread costs more CPU than handling a reading, and at 1 kHz that would double the
         # cost of a tick. The delay this adds (<= 0.25 s) is well below the base client's push interval.

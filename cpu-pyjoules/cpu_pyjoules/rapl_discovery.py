@@ -210,7 +210,9 @@ def _read_max_range(zone_dir: Path) -> Optional[int]:
     except (OSError, ValueError) as exc:
         logger.warning(
             "%s is not readable (%s): counter wraps of %s cannot be corrected and will be dropped",
-            path, exc, zone_dir.name,
+            path,
+            exc,
+            zone_dir.name,
         )
         return None
     return value if value > 0 else None
@@ -224,7 +226,8 @@ def _warn_about_unreached_zones(api_dir: Path, monitored: set) -> None:
             if zone_dir.name not in monitored:
                 logger.warning(
                     "RAPL zone %s (name %r) is not monitored: pyJoules's discovery does not reach it",
-                    zone_dir, _read_name(zone_dir),
+                    zone_dir,
+                    _read_name(zone_dir),
                 )
 
 
@@ -234,4 +237,4 @@ def _sub_indexes(top: Path) -> List[int]:
     except OSError:
         return []
     prefix = top.name + ":"
-    return sorted(int(e[len(prefix):]) for e in entries if e.startswith(prefix) and e[len(prefix):].isdigit())
+    return sorted(int(e[len(prefix) :]) for e in entries if e.startswith(prefix) and e[len(prefix) :].isdigit())

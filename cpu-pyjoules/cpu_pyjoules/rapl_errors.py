@@ -11,9 +11,7 @@ from typing import Optional
 
 from monitoring_client.errors import EnvironmentProblem
 
-_FAKE_HINT = (
-    "To try the client without RAPL, run `python -m cpu_pyjoules.fake_powercap DIR` and set POWERCAP_ROOT=DIR."
-)
+_FAKE_HINT = "To try the client without RAPL, run `python -m cpu_pyjoules.fake_powercap DIR` and set POWERCAP_ROOT=DIR."
 
 
 def no_rapl(api_dir: Path, detail: Optional[str] = None) -> EnvironmentProblem:

@@ -42,13 +42,22 @@ class RateLimitedWarning:
         latest = f"; latest: {detail}" if detail else ""
         if self._last_log == float("-inf"):
             self.logger.log(
-                self.level, "%s: %d (further ones are summarised every %g s)%s",
-                self.what, self._pending, self.period_s, latest,
+                self.level,
+                "%s: %d (further ones are summarised every %g s)%s",
+                self.what,
+                self._pending,
+                self.period_s,
+                latest,
             )
         else:
             self.logger.log(
-                self.level, "%s: %d in the last %g s (%d in total)%s",
-                self.what, self._pending, self.period_s, self.total, latest,
+                self.level,
+                "%s: %d in the last %g s (%d in total)%s",
+                self.what,
+                self._pending,
+                self.period_s,
+                self.total,
+                latest,
             )
         self._pending = 0
         self._last_log = now

@@ -38,7 +38,9 @@ class RecordBuilder:
         self, out: List[Record], zone_index: int, delta_uj: int, interval_ns: int, total_uj: int, timestamp_ms: int
     ) -> None:
         labels = self.labels[zone_index]
-        out.append({"metric": self.energy_name, "labels": labels, "value": float(delta_uj), "timestamp_ms": timestamp_ms})
+        out.append(
+            {"metric": self.energy_name, "labels": labels, "value": float(delta_uj), "timestamp_ms": timestamp_ms}
+        )
         out.append(
             {
                 "metric": self.power_name,

@@ -18,7 +18,9 @@ def make_tree(tmp_path: Path) -> Iterator[Callable[..., FakePowercap]]:
     """Build fake trees (closed at the end of the test); ``make_tree(watts, **options)``."""
     made: List[FakePowercap] = []
 
-    def make(watts: object = "package-0=25,core=15,dram=4", *, root: Path | None = None, **options: object) -> FakePowercap:
+    def make(
+        watts: object = "package-0=25,core=15,dram=4", *, root: Path | None = None, **options: object
+    ) -> FakePowercap:
         fake = FakePowercap(root or tmp_path / f"powercap{len(made)}", watts, **options)  # type: ignore[arg-type]
         made.append(fake)
         return fake.build()

@@ -12,8 +12,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 IMPL = Path(__file__).resolve().parents[1] / "monitor_impl.py"
 
 
@@ -47,7 +45,13 @@ def test_absent_tree_exits_3_with_the_path_and_fixes(tmp_path):
     root = tmp_path / "no-powercap"
     done = run_client(tmp_path, POWERCAP_ROOT=str(root))
     assert_environment_problem(
-        done, f"{root}/intel-rapl", "Virtual machines", "modprobe intel_rapl_msr", "AppArmor", "privileged", "POWERCAP_ROOT"
+        done,
+        f"{root}/intel-rapl",
+        "Virtual machines",
+        "modprobe intel_rapl_msr",
+        "AppArmor",
+        "privileged",
+        "POWERCAP_ROOT",
     )
 
 

@@ -46,13 +46,13 @@ def by_series(records):
     return series
 
 
-def run_processor(items, settings=Settings(), **kwargs):
+def run_processor(items, settings=None, **kwargs):
     """Queue ``items``, set stop, run process_data to completion; returns (records, processor)."""
     in_q, out_q, stop = queue.Queue(), queue.Queue(), threading.Event()
     for item in items:
         in_q.put(item)
     stop.set()  # already stopped: it must still drain everything queued
-    processor = Processor(settings, **kwargs)
+    processor = Processor(settings or Settings(), **kwargs)
     processor.run(in_q, out_q, stop)
     assert in_q.empty()
     return records_of(out_q), processor
@@ -111,7 +111,9 @@ def test_impossible_delta_is_dropped_and_counted(caplog):
 
 
 def test_processor_gives_up_waiting_for_end_after_the_grace_period():
-    records, processor = run_processor([ZoneSetup((zone("intel-rapl:0", "package-0"),)), (0, 1, [0])], drain_grace_s=0.2)
+    records, processor = run_processor(
+        [ZoneSetup((zone("intel-rapl:0", "package-0"),)), (0, 1, [0])], drain_grace_s=0.2
+    )
     assert records == []
 
 
@@ -134,7 +136,7 @@ def test_collector_queues_setup_readings_and_end(make_tree):
     readings = items[1:-1]
     assert len(readings) == collector.samples
     starts = [z.initial_uj for z in fake.zones.values()]
-    for t_ns, wall_ms, values in readings:
+    for _t_ns, _wall_ms, values in readings:
         assert values == starts  # this tree is not advancing
     monotonic = [r[0] for r in readings]
     assert monotonic == sorted(monotonic) and len(set(monotonic)) == len(monotonic)
@@ -162,9 +164,11 @@ def test_collector_and_processor_on_a_wrapping_tree(make_tree):
         t.start()
     records = []
     try:
+
         def enough():
             records.extend(records_of(out))
             return fake.zone("package-0").joules > 30  # at least 3 package wraps
+
         wait_until(enough, timeout=30, message="three package wraps")
     finally:
         stop.set()

@@ -33,8 +33,20 @@ RUN_S = 15
 def start_fake_tree(root: Path, log) -> subprocess.Popen:
     """The fake tree tool in its own process, as the stack runs it (its timing is then not the test's)."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cpu_pyjoules.fake_powercap", str(root), "--watts", WATTS, "--sockets", "2",
-         "--psys", str(PSYS_W), "--wrap-joules", str(WRAP_J)],
+        [
+            sys.executable,
+            "-m",
+            "cpu_pyjoules.fake_powercap",
+            str(root),
+            "--watts",
+            WATTS,
+            "--sockets",
+            "2",
+            "--psys",
+            str(PSYS_W),
+            "--wrap-joules",
+            str(WRAP_J),
+        ],
         stdout=log,
         stderr=log,
     )
@@ -76,7 +88,10 @@ def test_power_and_energy_in_prometheus_match_the_tree(prometheus, tmp_path, tmp
     client = None
     try:
         client = subprocess.Popen(
-            [sys.executable, "-m", "monitoring_client"], env=env, stdout=client_log_file, stderr=client_log_file,
+            [sys.executable, "-m", "monitoring_client"],
+            env=env,
+            stdout=client_log_file,
+            stderr=client_log_file,
             cwd=tmp_path,
         )
         wait_until(

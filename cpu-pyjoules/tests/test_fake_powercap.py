@@ -171,7 +171,9 @@ def test_cli_builds_runs_and_stops_on_sigterm(tmp_path):
 
 
 def test_cli_build_only_and_bad_arguments(tmp_path):
-    done = subprocess.run(_cli(str(tmp_path / "t"), "--build-only", "--psys", "12"), capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        _cli(str(tmp_path / "t"), "--build-only", "--psys", "12"), capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "t" / "intel-rapl" / "intel-rapl:1" / "name").read_text() == "psys\n"
     bad = subprocess.run(_cli(str(tmp_path / "u"), "--watts", "gpu=3"), capture_output=True, text=True, timeout=60)

@@ -33,7 +33,7 @@ def test_reads_what_pyjoules_reads(make_tree, sockets):
     fake = make_tree("package-0=25,core=15,uncore=2,dram=4", sockets=sockets, wrap_joules=7)
     zones = discover_zones(fake.root)
     with RaplReader([z.energy_path for z in zones]) as reader:
-        for step in range(12):  # 0.37 s steps at 25 W: the package wraps several times on the way
+        for _ in range(12):  # 0.37 s steps at 25 W: the package wraps several times on the way
             ours = dict(zip((str(z.energy_path) for z in zones), reader.read()))
             assert ours == pyjoules_reading(fake.root)
             assert all(isinstance(v, int) for v in ours.values())

@@ -86,7 +86,9 @@ def test_a_single_glitch_loses_no_energy():
 def test_a_real_jump_reanchors_at_the_new_value():
     """A counter that restarts from a new value (e.g. driver reload) is followed after one reading."""
     tracker = CounterTracker(max_range_uj=10**12, ceiling_w=500)
-    results = feed(tracker, [(500_000_000_000, 0), (500_002_500_000, 100 * MS), (7_000, 200 * MS), (2_507_000, 300 * MS)])
+    results = feed(
+        tracker, [(500_000_000_000, 0), (500_002_500_000, 100 * MS), (7_000, 200 * MS), (2_507_000, 300 * MS)]
+    )
     assert results[2] is None
     assert results[3] == (2_500_000, 100 * MS)  # measured from the new anchor
     assert tracker.total_uj == 5_000_000

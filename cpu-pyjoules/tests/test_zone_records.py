@@ -15,9 +15,13 @@ def zone(zone_id, component):
 
 
 def test_three_records_per_zone_and_sample():
-    builder = RecordBuilder([zone("intel-rapl:0", "package-0"), zone("intel-rapl:0:1", "dram")], "pyjoules_remote_write")
+    builder = RecordBuilder(
+        [zone("intel-rapl:0", "package-0"), zone("intel-rapl:0:1", "dram")], "pyjoules_remote_write"
+    )
     out = []
-    builder.append(out, 1, delta_uj=400_000, interval_ns=100_000_000, total_uj=12_345_678, timestamp_ms=1_700_000_000_123)
+    builder.append(
+        out, 1, delta_uj=400_000, interval_ns=100_000_000, total_uj=12_345_678, timestamp_ms=1_700_000_000_123
+    )
     assert out == [
         {
             "metric": "pyjoules_remote_write_energy_uj",

@@ -1,21 +1,25 @@
 """cpu-pyjoules through the real ``monitoring-client`` command: exit statuses and messages people see.
 
-Tests run as root, so "unreadable" cannot come from permissions (root reads a 0000 file); the tree puts a
-directory where ``energy_uj`` should be, which opens but cannot be read, the same path the reader takes
-for a permission error (the EACCES wording itself is covered in test_rapl_reader.py).
+Tests run as root, and root reads even a mode 0000 file, so "unreadable" is produced two ways: a directory
+where ``energy_uj`` should be (it opens but cannot be read), and, where ``setpriv`` is available, the client
+run as the unprivileged user ``nobody`` on a tree whose counters are mode 0400 root, exactly what a
+non-root process meets on a real host since the PLATYPUS fix.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 IMPL = Path(__file__).resolve().parents[1] / "monitor_impl.py"
 
 
-def run_client(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
+def run_client(tmp_path: Path, *args: str, prefix: tuple = (), **env: str) -> subprocess.CompletedProcess:
     environ = {k: v for k, v in os.environ.items() if k not in ("POWERCAP_ROOT", "METRIC_PREFIX", "MAX_ZONE_POWER_W")}
     environ.update(
         MONITOR_IMPL=str(IMPL),
@@ -24,7 +28,7 @@ def run_client(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedPr
     )
     environ.update(env)
     return subprocess.run(
-        [sys.executable, "-m", "monitoring_client", *args],
+        [*prefix, sys.executable, "-m", "monitoring_client", *args],
         capture_output=True,
         text=True,
         timeout=60,
@@ -83,3 +87,21 @@ def test_check_passes_on_a_readable_tree(make_tree, tmp_path):
     done = run_client(tmp_path, "--check", POWERCAP_ROOT=str(fake.root))
     assert done.returncode == 0, done.stderr
     assert "configuration OK" in done.stdout
+
+
+NOBODY = ("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups")
+
+
+def test_root_only_counter_read_by_an_unprivileged_user_exits_3(make_tree, tmpfs_path):
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        pytest.skip("needs root and setpriv to run the client as an unprivileged user")
+    probe = subprocess.run([*NOBODY, sys.executable, "-c", "import cpu_pyjoules"], capture_output=True, timeout=60)
+    if probe.returncode != 0:
+        pytest.skip(f"the unprivileged user cannot run this interpreter: {probe.stderr[-200:]!r}")
+    tmpfs_path.chmod(0o755)
+    fake = make_tree("package-0=25,core=15", root=tmpfs_path / "powercap")
+    for zone in fake.zones.values():
+        (zone.directory / "energy_uj").chmod(0o400)  # as on a host since the PLATYPUS fix
+    counter = fake.zone("package-0").directory / "energy_uj"
+    done = run_client(tmpfs_path, prefix=NOBODY, POWERCAP_ROOT=str(fake.root))
+    assert_environment_problem(done, str(counter), "Permission denied", "PLATYPUS", "uid 0")

@@ -90,6 +90,10 @@ class RaplPsysDomain(RaplDomain):  # type: ignore[misc, valid-type]
     def get_domain_name(self) -> str:
         return PSYS_NAME
 
+    def get_device_type(self) -> type:
+        # pyJoules's DeviceFactory instantiates this type for the domain: the plain RaplDevice has no psys.
+        return PowercapRaplDevice
+
 
 class PowercapRaplDevice(RaplDevice):  # type: ignore[misc, valid-type]
     """pyJoules's RAPL device reading the tree under ``root`` (default ``/sys/class/powercap``), plus psys.

@@ -60,6 +60,17 @@ def test_psys_is_added_to_what_pyjoules_finds(make_tree):
     assert theirs == sorted(repr(z.domain) for z in zones if z.component != "psys")
 
 
+def test_psys_works_with_pyjoules_meters(make_tree):
+    """A psys domain can be measured like any pyJoules domain (device configured for it, energy read)."""
+    fake = make_tree("package-0=25", psys_watts=40, start_fraction=0.0)
+    domain = RaplPsysDomain(1)
+    assert domain.get_device_type() is PowercapRaplDevice
+    device = PowercapRaplDevice(fake.root)
+    device.configure([domain])
+    fake.advance(0.5)
+    assert device.get_energy() == [20_000_000]
+
+
 def test_same_files_as_pyjoules(make_tree):
     fake = make_tree("package-0=25,core=15,uncore=1,dram=4", sockets=2)
     with pyjoules_api_dir(fake.root / "intel-rapl"):

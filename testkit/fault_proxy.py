@@ -14,6 +14,7 @@ Thread based (``http.server``), loopback only, started and stopped by the test.
 from __future__ import annotations
 
 import http.client
+import io
 import socket
 import struct
 import threading
@@ -296,3 +297,5 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             self.connection.close()
         except OSError:
             pass
+        # The server still flushes and closes these after the handler returns: give it harmless ones.
+        self.rfile, self.wfile = io.BytesIO(), io.BytesIO()

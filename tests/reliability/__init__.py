@@ -1,0 +1,1 @@
+"""Fault-injection suite and reliability report (issue 5); see report.py for the generated document."""

@@ -1,0 +1,208 @@
+"""Bad input cases for the report: run the real CLI (and the stack's helper) and capture what users see.
+
+Each case sets one variable to an invalid value on top of an otherwise valid configuration, runs
+``monitoring-client`` and records its standard error and exit status. A configuration the client accepts
+(an unreachable receiver is not a configuration error) keeps running: the case records what it logged in
+its first seconds, then stops it with SIGTERM and records that exit status.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from testkit.ports import free_port
+
+from .harness import SEQ_IMPL, client_command
+
+# A case: (label, variable, invalid value). Every variable the client reads has at least one case;
+# test_bad_input.py checks that against the base client's Config so new variables are not forgotten.
+CLIENT_CASES: list[tuple[str, str, str]] = [
+    ("not a URL", "REMOTE_WRITE_URL", "prometheus:9090/api/v1/write"),
+    ("wrong scheme", "REMOTE_WRITE_URL", "ftp://127.0.0.1:9090/api/v1/write"),
+    ("zero interval", "SCRAPE_INTERVAL_S", "0"),
+    ("not a number", "SCRAPE_INTERVAL_S", "fast"),
+    ("negative", "PUSH_INTERVAL_S", "-1"),
+    ("zero", "MAX_RETRY_BATCHES", "0"),
+    ("unknown unit", "MAX_BUFFER_BYTES", "64 lots"),
+    ("not a number", "RAW_QUEUE_SIZE", "ten"),
+    ("zero", "PROC_QUEUE_SIZE", "0"),
+    ("unknown level", "LOG_LEVEL", "verbose"),
+    ("missing file", "MONITOR_IMPL", "/nonexistent/monitor_impl.py"),
+    ("missing module", "MONITOR_IMPL", "no_such_monitor_module"),
+    ("surrounding blanks", "SERVICE_LABEL", " cpu "),
+    ("control character", "HOST_LABEL", "host\tname"),
+    ("zero", "REQUEST_TIMEOUT_S", "0"),
+    ("zero", "MAX_SAMPLES_PER_REQUEST", "0"),
+    ("too small", "MAX_REQUEST_BYTES", "100"),
+    ("not a number", "RETRY_BASE_S", "soon"),
+    ("below RETRY_BASE_S", "RETRY_MAX_S", "0.1"),
+    ("negative", "SHUTDOWN_TIMEOUT_S", "-5"),
+    ("out of range", "HEALTH_PORT", "70000"),
+    ("not an address", "HEALTH_HOST", "no-such-host.invalid"),
+    ("negative", "SELF_METRICS_INTERVAL_S", "-1"),
+    ("a file, not a directory", "SPOOL_DIR", "/etc/hostname"),
+    ("not a size", "SPOOL_MAX_BYTES", "big"),
+    ("negative", "SPOOL_MAX_AGE_S", "-1"),
+]
+
+# cpu-pyjoules' own variables, run with its monitor_impl.py.
+CPU_CASES: list[tuple[str, str, str]] = [
+    ("no RAPL tree there", "POWERCAP_ROOT", "/nonexistent/powercap"),
+    ("invalid metric name", "METRIC_PREFIX", "9-bad"),
+]
+
+
+@dataclass
+class Outcome:
+    case: str
+    input: str
+    message: str
+    exit_status: str
+
+
+def run_client(env: dict[str, str], cwd: Path, *, grace_s: float = 4.0, max_lines: int = 6) -> tuple[str, str]:
+    """Run the CLI; return (what it printed, exit status text). Still running after ``grace_s``: SIGTERM."""
+    proc = subprocess.Popen(client_command(), env=env, cwd=cwd, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=grace_s + 8)  # start-up errors come at once
+        status = str(proc.returncode)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+        status = f"{proc.returncode} (kept running, retrying; stopped with SIGTERM)"
+    text = (err or "") + (out or "")
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    if len(lines) > max_lines:
+        lines = lines[:max_lines] + [f"… ({len(lines) - max_lines} more lines)"]
+    return "\n".join(lines), status
+
+
+def _base_env(tmp: Path, url: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SEQ_", "SPOOL_"))}
+    env.update({
+        "REMOTE_WRITE_URL": url,
+        "MONITOR_IMPL": str(SEQ_IMPL),
+        "SEQ_LEDGER": str(tmp / "ledger.json"),
+        "HOST_LABEL": "bad-input",
+        "PYTHONUNBUFFERED": "1",
+    })
+    return env
+
+
+def run_all(root: Path) -> list[dict[str, Any]]:
+    """Every case, in table order."""
+    rows: list[Outcome] = []
+    with tempfile.TemporaryDirectory(prefix="rel-bad-input-") as tmpdir:
+        tmp = Path(tmpdir)
+        closed = f"http://127.0.0.1:{free_port()}/api/v1/write"
+        # Short grace: a start-up check that passes means the process runs; SIGTERM then ends it with 0.
+        for label, var, value in CLIENT_CASES:
+            env = _base_env(tmp, closed)
+            env[var] = value
+            message, status = run_client(env, tmp, grace_s=3)
+            rows.append(Outcome(f"{var}: {label}", f"{var}={value}", message, status))
+
+        env = _base_env(tmp, closed)
+        message, status = run_client(env, tmp, grace_s=4)
+        rows.append(Outcome("receiver unreachable (nothing listens)", f"REMOTE_WRITE_URL={closed}", message, status))
+
+        https = closed.replace("http://", "https://")
+        rows.append(_https_to_http_case(tmp, https))
+
+        cpu_impl = root / "cpu-pyjoules" / "monitor_impl.py"
+        if cpu_impl.exists():
+            for label, var, value in CPU_CASES:
+                env = _base_env(tmp, closed)
+                env["MONITOR_IMPL"] = str(cpu_impl)
+                env[var] = value
+                message, status = run_client(env, tmp, grace_s=3)
+                rows.append(Outcome(f"cpu-pyjoules {var}: {label}", f"{var}={value}", message, status))
+        rows.extend(env_file_cases(root, tmp))
+    return [r.__dict__ for r in rows]
+
+
+def _https_to_http_case(tmp: Path, https_url: str) -> Outcome:
+    """https:// to a receiver that speaks plain HTTP (a wrong scheme that passes validation)."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Plain(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Plain)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        url = f"https://127.0.0.1:{server.server_address[1]}/api/v1/write"
+        message, status = run_client(_base_env(tmp, url), tmp, grace_s=4)
+        return Outcome("wrong scheme for the receiver (https to plain HTTP)", f"REMOTE_WRITE_URL={url}", message,
+                       status)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+# --------------------------------------------------------------------------------------------------
+# Malformed .env lines, through the stack's helper (run, never edited)
+# --------------------------------------------------------------------------------------------------
+ENV_LINES: list[tuple[str, str]] = [
+    ("line without =", "CLIENT_CPU_PYJOULES_URL"),
+    ("space around =", "PRIVILEGED = true"),
+    ("unterminated quote", 'GRAFANA_IMAGE="grafana/grafana:11.2.0'),
+    ("invalid variable name", "1ST_VALUE=x"),
+    ("shell command substitution", "HOST_LABEL=$(touch {marker})"),
+    ("invalid mode", "RAPL_ACCESS=container"),
+]
+
+
+def env_file_cases(root: Path, tmp: Path) -> list[Outcome]:
+    """Copy the stack files to a scratch directory, append one malformed line to its .env, run the helper."""
+    helper = root / "docker-compose_helper.sh"
+    if not helper.exists():
+        return [Outcome(".env lines", "(docker-compose_helper.sh not present)", "not measured", "–")]
+    rows = []
+    for label, line in ENV_LINES:
+        scratch = tmp / f"stack-{len(rows)}"
+        _copy_stack(root, scratch)
+        env_path = scratch / ".env"
+        base = env_path.read_text() if env_path.exists() else ""
+        marker = scratch / "code-ran"
+        line = line.replace("{marker}", str(marker))
+        env_path.write_text(base.rstrip("\n") + "\n" + line + "\n")
+        env = {k: v for k, v in os.environ.items()}
+        # --print-command: parse .env and run the checks, then print the compose command instead of running it.
+        proc = subprocess.run(["bash", str(scratch / "docker-compose_helper.sh"), "--print-command", "config"],
+                              cwd=scratch, env=env, capture_output=True, text=True, timeout=60,
+                              stdin=subprocess.DEVNULL)
+        text = (proc.stderr or "").strip().replace(str(scratch) + "/", "")
+        if proc.returncode == 0:
+            text = (text + "\n" if text else "") + "(accepted; stdout: " + proc.stdout.strip()[:200] + ")"
+        if "{marker}" in ENV_LINES[len(rows)][1]:
+            text += "\n(the command in the value " + ("RAN" if marker.exists() else "did not run") + ")"
+            line = line.replace(str(marker), "/path/marker")
+        lines = text.splitlines()
+        if len(lines) > 6:
+            lines = lines[:6] + [f"… ({len(lines) - 6} more lines)"]
+        rows.append(Outcome(f".env: {label}", line, "\n".join(lines), str(proc.returncode)))
+    return rows
+
+
+def _copy_stack(root: Path, dest: Path) -> None:
+    dest.mkdir(parents=True)
+    for item in root.iterdir():
+        if item.name in (".git", ".venv", "docs", "bench", "tests", "testkit", "node_modules"):
+            continue
+        target = dest / item.name
+        if item.is_dir():
+            shutil.copytree(item, target, symlinks=True, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+        else:
+            shutil.copy2(item, target)

@@ -28,6 +28,7 @@ deterministic counters, or ``start()``/``stop()`` (or ``with``) for a background
 from __future__ import annotations
 
 import argparse
+import fcntl
 import logging
 import os
 import shutil
@@ -42,6 +43,8 @@ from typing import Callable, Dict, List, Mapping, Optional, Sequence, Union
 logger = logging.getLogger("cpu_pyjoules.fake_powercap")
 
 CONTROL_TYPE = "intel-rapl"
+# Held (flock) by the FakePowercap that owns a tree: two writers on one tree would make counters jump.
+LOCK_FILE = ".fake-powercap.lock"
 SUBZONE_NAMES = ("core", "uncore", "dram")
 # max_energy_range_uj of a typical Intel package zone (32-bit counter at 61 µJ units).
 DEFAULT_MAX_RANGE_UJ = 262_143_328_850
@@ -171,6 +174,7 @@ class FakePowercap:
         self._cpu_prev: Optional[tuple] = None
         self._cpu_checked = float("-inf")
         self._lock = threading.Lock()
+        self._lock_fd = -1
         self.updates = 0  # counter rewrites done by the thread
         self.longest_gap_s = 0.0  # longest time between two of them (a reader can be off by this much)
         self._stop = threading.Event()
@@ -203,6 +207,7 @@ class FakePowercap:
             raise ValueError(f"refusing to build a fake tree inside /sys ({resolved})")
         self.close()
         self.root.mkdir(parents=True, exist_ok=True)
+        self._lock_tree()
         shutil.rmtree(self.root / CONTROL_TYPE, ignore_errors=True)
         for entry in os.listdir(self.root):
             if entry.startswith(CONTROL_TYPE + ":") and (self.root / entry).is_symlink():
@@ -231,6 +236,18 @@ class FakePowercap:
             if self.class_links:
                 os.symlink(rel, self.root / zone_id)
         return self
+
+    def _lock_tree(self) -> None:
+        fd = os.open(self.root / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise ValueError(f"another fake powercap (pid {holder}) is already advancing {self.root}") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._lock_fd = fd
 
     def _write(self, zone: FakeZone) -> None:
         os.pwrite(zone.fd, b"%0*d\n" % (self.width, zone.counter_uj), 0)
@@ -304,12 +321,15 @@ class FakePowercap:
             thread.join()
 
     def close(self) -> None:
-        """Stop and close the counter files (the tree stays on disk)."""
+        """Stop, close the counter files and release the tree (it stays on disk)."""
         self.stop()
         for zone in self.zones.values():
             if zone.fd >= 0:
                 os.close(zone.fd)
                 zone.fd = -1
+        if self._lock_fd >= 0:
+            os.close(self._lock_fd)  # releases the flock
+            self._lock_fd = -1
 
     def __enter__(self) -> "FakePowercap":
         return self.start()

@@ -138,6 +138,15 @@ def test_parse_watts_keeps_order():
     assert list(parse_watts("package-0=25, dram=4,core=15")) == ["package-0", "dram", "core"]
 
 
+def test_one_writer_per_tree(make_tree, tmp_path):
+    first = make_tree("package-0=25", root=tmp_path / "shared")
+    with pytest.raises(ValueError, match=f"another fake powercap \\(pid {os.getpid()}\\) is already advancing"):
+        FakePowercap(tmp_path / "shared", "package-0=30").build()
+    first.close()  # released: the tree can be taken over (as a CLI run after an in-process build does)
+    second = make_tree("package-0=30", root=tmp_path / "shared")
+    assert second.zone("package-0").watts == 30
+
+
 def test_refuses_to_write_into_sys():
     with pytest.raises(ValueError, match="/sys"):
         FakePowercap("/sys/class/powercap", "package-0=1").build()

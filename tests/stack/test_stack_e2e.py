@@ -255,6 +255,12 @@ def test_prometheus_holds_every_zone_at_the_expected_power(stack: Stack) -> None
     labels = {(s["metric"]["component"], s["metric"]["zone"], s["metric"]["source"]) for s in series}
     assert labels == {("package-0", "intel-rapl:0", CLIENT), ("core", "intel-rapl:0:0", CLIENT),
                       ("dram", "intel-rapl:0:1", CLIENT)}
+    # Prometheus runs as prometheus/entrypoint.sh configured it from .env's defaults.
+    flags = stack.session.get(f"{stack.prometheus_url}/api/v1/status/flags", timeout=10).json()["data"]
+    assert flags["web.enable-remote-write-receiver"] == "true"
+    assert flags["storage.tsdb.retention.time"] == env_file_value("PROMETHEUS_RETENTION")
+    config = stack.session.get(f"{stack.prometheus_url}/api/v1/status/config", timeout=10).json()["data"]["yaml"]
+    assert f"out_of_order_time_window: {env_file_value('PROMETHEUS_OUT_OF_ORDER_WINDOW')}" in config
 
 
 def test_containers_are_healthy_and_hardened(stack: Stack) -> None:

@@ -63,7 +63,9 @@ def resolved_config(mode_env: dict[str, str]) -> dict[str, Any]:
     compose = compose_command()
     if compose is None:
         pytest.skip("neither `docker compose` nor `docker-compose` is installed (run ./run-tests.sh as root)")
-    env = {k: v for k, v in os.environ.items() if k not in ("PRIVILEGED", "RAPL_ACCESS", "COMPOSE_FILE")}
+    # The committed defaults, not whatever stack settings the developer's shell happens to export.
+    stack_keys = {line.split("=", 1)[0] for line in (ROOT / ".env").read_text().splitlines() if "=" in line}
+    env = {k: v for k, v in os.environ.items() if k not in stack_keys | {"COMPOSE_FILE", "EXTRA_COMPOSE_FILES"}}
     env.update(mode_env, HELPER_COMPOSE=" ".join(compose), COMPOSE_PROJECT_NAME="powermon-config-check")
     proc = subprocess.run(
         [str(ROOT / "docker-compose_helper.sh"), "config"], env=env, capture_output=True, text=True, timeout=120

@@ -188,6 +188,7 @@ compose_files() {
     apparmor) FILES+=(-f docker-compose.apparmor.yml) ;;
   esac
   local extra file
+  local -a extra_files=()
   extra=$(conf EXTRA_COMPOSE_FILES)
   if [[ -n "$extra" ]]; then
     IFS=: read -r -a extra_files <<<"$extra"

@@ -27,7 +27,6 @@ class PanelQuery:
     ref_id: str
     unit: str
     expr: str
-    legend: str
 
 
 def load_dashboards() -> dict[str, dict[str, Any]]:
@@ -45,7 +44,7 @@ def panel_queries(dashboard: Mapping[str, Any]) -> list[PanelQuery]:
     for panel in iter_panels(dashboard):
         unit = panel.get("fieldConfig", {}).get("defaults", {}).get("unit", "")
         for target in panel.get("targets", []):
-            out.append(PanelQuery(panel["title"], target["refId"], unit, target["expr"], target.get("legendFormat", "")))
+            out.append(PanelQuery(panel["title"], target["refId"], unit, target["expr"]))
     return out
 
 

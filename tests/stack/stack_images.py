@@ -19,7 +19,6 @@ for debootstrap and apt.
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import subprocess
 import tempfile
@@ -190,8 +189,3 @@ def build_prometheus_standin(docker: Docker, base: str, repo: str = PROMETHEUS_S
     )
     return tag
 
-
-def docker_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(extra or {})
-    return env

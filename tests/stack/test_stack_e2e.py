@@ -27,7 +27,6 @@ from typing import Any, Callable, Iterator
 
 import pytest
 import requests
-
 from stack_dashboard import (
     DATASOURCE_UID,
     load_dashboards,
@@ -40,6 +39,7 @@ from stack_dashboard import (
 )
 from stack_docker import DockerDaemon, DockerUnavailable
 from stack_images import Docker, ImageChoice, build_prometheus_standin, build_python_standin, resolve
+
 from testkit.ports import free_port
 from testkit.wait import GiveUp, wait_until
 
@@ -100,7 +100,6 @@ class Stack:
     host_label: str
     password: str
     log: Path
-    images: dict[str, ImageChoice] = field(default_factory=dict)
     session: requests.Session = field(default_factory=requests.Session)
 
     def helper(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -218,7 +217,7 @@ def stack(docker_env: dict[str, str], fake_rapl: Path, say: Callable[[str], None
     log = tmp_path_factory.mktemp("stack") / "helper.log"
     log.touch()
     st = Stack(env, project, f"http://127.0.0.1:{prometheus_port}",
-               f"http://127.0.0.1:{grafana_port}" if grafana_available else None, host_label, password, log, images)
+               f"http://127.0.0.1:{grafana_port}" if grafana_available else None, host_label, password, log)
     services = [] if grafana_available else ["prometheus", CLIENT]
     say(f"project {project}: ./docker-compose_helper.sh up -d --build {' '.join(services)} (log: {log})")
     started = time.monotonic()

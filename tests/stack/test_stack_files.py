@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 import requests
-
 from stack_dashboard import (
     DATASOURCE_FILE,
     DATASOURCE_UID,
@@ -28,6 +27,7 @@ from stack_dashboard import (
     variables,
 )
 from stack_yaml import load_yaml
+
 from testkit.ports import free_port
 from testkit.prometheus import PrometheusServer
 from testkit.wait import GiveUp, wait_until

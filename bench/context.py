@@ -1,0 +1,147 @@
+"""What every benchmark section gets: a plan of durations for the chosen mode, a work directory, logging,
+and helpers to start a real Prometheus and a fake RAPL tree that are stopped by PID afterwards."""
+
+from __future__ import annotations
+
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from bench.processes import FakeTree, REPO
+
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from testkit.prometheus import PrometheusServer, find_prometheus  # noqa: E402
+
+# The tree of the CPU comparison: one socket with the four zones of the field guide's seed measurement.
+CPU_TREE = {"watts": "package-0=25,core=15,uncore=2,dram=4", "sockets": 1, "psys": None}
+# "All zones": two sockets with package, core, uncore and dram each, plus psys (pyJoules 0.5.1 cannot see psys).
+ALL_ZONES_TREE = {"watts": "package=25,core=15,uncore=2,dram=4", "sockets": 2, "psys": 12.0}
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Durations and sizes of one mode. ``full`` is the documented run; the others only shorten it."""
+
+    mode: str
+    encoder_budget_s: float
+    cpu_rates: tuple[float, ...]
+    cpu_methods: tuple[str, ...]
+    cpu_warmup_s: float
+    cpu_window_s: float
+    sched_rates: tuple[float, ...]
+    sched_seconds: float
+    sched_skip_s: float
+    fleet_sizes: tuple[int, ...]
+    fleet_warmup_s: float
+    fleet_window_s: float
+    mem_steady_s: float
+    mem_outage_s: float
+    mem_after_s: float
+    push_interval_s: float | None = None  # None: the client's default (1 s)
+
+
+PLANS = {
+    "full": Plan(
+        mode="full",
+        encoder_budget_s=2.0,
+        cpu_rates=(10, 100, 1000),
+        cpu_methods=("ours", "seed", "seed-once"),
+        cpu_warmup_s=5,
+        cpu_window_s=20,
+        sched_rates=(100, 1000),
+        sched_seconds=60,
+        sched_skip_s=2,
+        fleet_sizes=(10, 50, 100),
+        fleet_warmup_s=5,
+        fleet_window_s=30,
+        mem_steady_s=60,
+        mem_outage_s=600,
+        mem_after_s=20,
+    ),
+    "quick": Plan(
+        mode="quick",
+        encoder_budget_s=0.5,
+        cpu_rates=(10, 100, 1000),
+        cpu_methods=("ours", "seed", "seed-once"),
+        cpu_warmup_s=2,
+        cpu_window_s=5,
+        sched_rates=(100, 1000),
+        sched_seconds=10,
+        sched_skip_s=1,
+        fleet_sizes=(10, 50),
+        fleet_warmup_s=3,
+        fleet_window_s=10,
+        mem_steady_s=15,
+        mem_outage_s=60,
+        mem_after_s=10,
+    ),
+    "smoke": Plan(
+        mode="smoke",
+        encoder_budget_s=0.1,
+        cpu_rates=(100,),
+        cpu_methods=("ours", "seed"),
+        cpu_warmup_s=0.5,
+        cpu_window_s=1.0,
+        sched_rates=(100,),
+        sched_seconds=1.5,
+        sched_skip_s=0.2,
+        fleet_sizes=(2,),
+        fleet_warmup_s=0.5,
+        fleet_window_s=1.0,
+        mem_steady_s=1.5,
+        mem_outage_s=1.5,
+        mem_after_s=1.0,
+        push_interval_s=0.25,
+    ),
+}
+
+
+class Context:
+    """Shared by the sections of one run."""
+
+    def __init__(self, plan: Plan, workdir: Path, verbose: bool = True) -> None:
+        self.plan = plan
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.verbose = verbose
+        self.t0 = time.monotonic()
+        self._n = 0
+
+    def log(self, message: str) -> None:
+        if self.verbose:
+            print(f"[bench {time.monotonic() - self.t0:7.1f}s] {message}", file=sys.stderr, flush=True)
+
+    def path(self, name: str) -> Path:
+        """A fresh path in the work directory (unique per call)."""
+        self._n += 1
+        return self.workdir / f"{self._n:03d}-{name}"
+
+    @contextmanager
+    def prometheus(self, name: str) -> Iterator[PrometheusServer]:
+        server = PrometheusServer(self.path(f"prometheus-{name}"))
+        server.start()
+        self.log(f"prometheus {server.url} (pid {server.pid})")
+        try:
+            yield server
+        finally:
+            server.stop()
+
+    @contextmanager
+    def fake_tree(self, name: str, tree: dict, update_ms: float = 1.0) -> Iterator[FakeTree]:
+        root = self.path(f"powercap-{name}")
+        fake = FakeTree(root, tree["watts"], sockets=tree["sockets"], psys=tree["psys"], update_ms=update_ms)
+        fake.start()
+        self.log(f"fake powercap {root} with {fake.zone_count()} zones, updated every {update_ms:g} ms")
+        try:
+            yield fake
+        finally:
+            fake.stop()
+
+
+def prometheus_binary() -> str | None:
+    return find_prometheus()

@@ -1,0 +1,116 @@
+"""A MONITOR_IMPL wrapper that observes another implementation from outside, without changing it.
+
+The benchmarks need two things the client does not report with enough precision: when each sampling tick
+happened (to measure rate and lateness at 1 kHz, where millisecond sample timestamps are too coarse) and
+how many records the implementation produced (to compare with what Prometheus stored). The contract gives
+both at its seams, so this module loads the real implementation (``BENCH_INNER_IMPL``, a path to a .py
+file) and wraps the queues the base client hands it:
+
+* ``get_power``'s output queue: the time of every ``put`` and the item's type name. The time is the
+  collector's own monotonic clock reading when the item carries one, as cpu-pyjoules's raw readings do
+  (a tuple whose first element is ``time.monotonic_ns()`` taken at the tick, before the counters are
+  read); otherwise the time of the ``put`` (the seed's method puts once per tick, after its measurement);
+* ``process_data``'s output queue: the number of records put (one dict, or a list of them).
+
+When each function returns (after SIGTERM, before the process exits) it writes what it saw as JSON to
+``BENCH_PROBE_OUT`` + ``.ticks.json`` / ``.records.json``. The cost is one clock read and two list appends
+per tick, which is why the CPU benchmark runs the implementation without this wrapper.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+# Diagnosis only: BENCH_SWITCH_INTERVAL_S sets the interpreter's GIL switch interval before the client runs.
+if os.environ.get("BENCH_SWITCH_INTERVAL_S"):
+    sys.setswitchinterval(float(os.environ["BENCH_SWITCH_INTERVAL_S"]))
+if os.environ.get("BENCH_GC_DISABLE"):
+    import gc
+
+    gc.disable()
+
+_INNER_PATH = Path(os.environ["BENCH_INNER_IMPL"]).resolve()
+_OUT = os.environ["BENCH_PROBE_OUT"]
+
+if str(_INNER_PATH.parent) not in sys.path:
+    sys.path.insert(0, str(_INNER_PATH.parent))
+_spec = importlib.util.spec_from_file_location(_INNER_PATH.stem, _INNER_PATH)
+assert _spec is not None and _spec.loader is not None
+inner = importlib.util.module_from_spec(_spec)
+sys.modules[_INNER_PATH.stem] = inner
+_spec.loader.exec_module(inner)
+
+if hasattr(inner, "SERVICE_NAME"):
+    SERVICE_NAME = inner.SERVICE_NAME
+
+
+def _write(suffix: str, data: dict) -> None:
+    tmp = f"{_OUT}{suffix}.tmp"
+    with open(tmp, "w") as f:
+        json.dump(data, f)
+    os.replace(tmp, f"{_OUT}{suffix}")
+
+
+class _TimedQueue:
+    """Delegates to the real queue; notes the time and kind of every item put."""
+
+    def __init__(self, real: Any) -> None:
+        self._real = real
+        self.times: list[int] = []
+        self.kinds: list[str] = []
+
+    def put(self, item: Any, *args: Any, **kwargs: Any) -> None:
+        if type(item) is tuple and item and type(item[0]) is int:
+            self.times.append(item[0])
+        else:
+            self.times.append(time.monotonic_ns())
+        self.kinds.append(type(item).__name__)
+        self._real.put(item, *args, **kwargs)
+
+    def put_nowait(self, item: Any) -> None:
+        self.put(item, False)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+
+class _CountingQueue:
+    """Delegates to the real queue; counts the records put (an item is one record or a list of them)."""
+
+    def __init__(self, real: Any) -> None:
+        self._real = real
+        self.records = 0
+        self.items = 0
+
+    def put(self, item: Any, *args: Any, **kwargs: Any) -> None:
+        self.records += len(item) if isinstance(item, (list, tuple)) else 1
+        self.items += 1
+        self._real.put(item, *args, **kwargs)
+
+    def put_nowait(self, item: Any) -> None:
+        self.put(item, False)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+
+def get_power(output_queue: Any, scrape_interval_s: float, stop_event: Any) -> None:
+    timed = _TimedQueue(output_queue)
+    try:
+        inner.get_power(timed, scrape_interval_s, stop_event)
+    finally:
+        _write(".ticks.json", {"interval_s": scrape_interval_s, "t_ns": timed.times, "kinds": timed.kinds})
+
+
+def process_data(input_queue: Any, output_queue: Any, stop_event: Any) -> None:
+    counting = _CountingQueue(output_queue)
+    try:
+        inner.process_data(input_queue, counting, stop_event)
+    finally:
+        _write(".records.json", {"records": counting.records, "items": counting.items})

@@ -1,0 +1,120 @@
+"""CPU time and memory of a process, read from /proc (no psutil: the project takes no new dependency).
+
+"CPU of the whole client" is the CPU of every thread of its process, plus any child process it runs.
+``utime + stime`` from ``/proc/<pid>/stat`` count it in kernel clock ticks (usually 10 ms): a client at
+10 Hz uses well under 1% of a core, so a 20 s window would hold only a dozen ticks. Where the kernel
+offers it, the per-thread ``/proc/<pid>/task/<tid>/schedstat`` (time on CPU in nanoseconds) is summed
+instead; ``utime + stime`` is the fallback. Both cover the same thing, only the resolution differs.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def stat_cpu_seconds(pid: int, proc: Path = Path("/proc")) -> float:
+    """User + system CPU seconds consumed so far by all threads of ``pid`` (clock-tick resolution)."""
+    text = (proc / str(pid) / "stat").read_text()
+    # The command name (field 2) may contain spaces and parentheses: split after its closing ')'.
+    fields = text[text.rindex(")") + 2 :].split()
+    utime, stime = int(fields[11]), int(fields[12])  # fields 14 and 15 of stat(5), counted from 3 here
+    return (utime + stime) / CLOCK_TICKS
+
+
+def schedstat_cpu_seconds(pid: int, proc: Path = Path("/proc")) -> float:
+    """CPU seconds of all live threads of ``pid`` from their schedstat (ns resolution); OSError if absent."""
+    total = 0
+    for task in (proc / str(pid) / "task").iterdir():
+        try:
+            total += int((task / "schedstat").read_text().split()[0])
+        except FileNotFoundError:  # the thread ended between listing and reading
+            continue
+    return total / 1e9
+
+
+def children(pid: int, proc: Path = Path("/proc")) -> list[int]:
+    """Live child processes of ``pid`` (from every thread's ``children`` list)."""
+    out: list[int] = []
+    try:
+        for task in (proc / str(pid) / "task").iterdir():
+            try:
+                out.extend(int(x) for x in (task / "children").read_text().split())
+            except OSError:
+                continue
+    except OSError:
+        pass
+    return out
+
+
+def cpu_seconds(pid: int, proc: Path = Path("/proc"), include_children: bool = True) -> float:
+    """CPU seconds so far of ``pid`` (all threads), plus its live descendants when ``include_children``."""
+    try:
+        total = schedstat_cpu_seconds(pid, proc)
+    except OSError:
+        total = stat_cpu_seconds(pid, proc)
+    if include_children:
+        for child in children(pid, proc):
+            try:
+                total += cpu_seconds(child, proc, True)
+            except OSError:
+                continue
+    return total
+
+
+def rss_bytes(pid: int, proc: Path = Path("/proc"), include_children: bool = True) -> int:
+    """Resident set size of ``pid`` in bytes (VmRSS), plus its live descendants' when ``include_children``."""
+    total = 0
+    for line in (proc / str(pid) / "status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            total = int(line.split()[1]) * 1024
+            break
+    else:
+        raise ValueError(f"no VmRSS for pid {pid}")
+    if include_children:
+        for child in children(pid, proc):
+            try:
+                total += rss_bytes(child, proc, True)
+            except (OSError, ValueError):
+                continue
+    return total
+
+
+@dataclass
+class CpuWindow:
+    """CPU seconds of a set of processes between :meth:`begin` and :meth:`end` (wall time measured too)."""
+
+    pids: list[int]
+    wall_start: float = 0.0
+    wall_end: float = 0.0
+    cpu_start: dict[int, float] | None = None
+    cpu_end: dict[int, float] | None = None
+
+    def begin(self, wall: float) -> None:
+        self.wall_start = wall
+        self.cpu_start = {pid: cpu_seconds(pid) for pid in self.pids}
+
+    def end(self, wall: float) -> None:
+        self.wall_end = wall
+        self.cpu_end = {pid: cpu_seconds(pid) for pid in self.pids}
+
+    def per_pid(self) -> dict[int, float]:
+        assert self.cpu_start is not None and self.cpu_end is not None, "window not closed"
+        return {pid: self.cpu_end[pid] - self.cpu_start[pid] for pid in self.pids}
+
+    def total(self) -> float:
+        return sum(self.per_pid().values())
+
+    @property
+    def seconds(self) -> float:
+        return self.wall_end - self.wall_start
+
+
+def machine_cpu_seconds(proc: Path = Path("/proc")) -> float:
+    """Busy CPU seconds of the whole machine (all cores) so far, from /proc/stat: to show what else ran."""
+    first = (proc / "stat").read_text().splitlines()[0].split()
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in first[1:9])
+    return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS

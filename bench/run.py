@@ -1,0 +1,109 @@
+"""Run the benchmarks, print markdown tables, and write docs/BENCHMARKS.md.
+
+    .venv/bin/python bench/run.py                    # everything, about 25 minutes (the documented run)
+    .venv/bin/python bench/run.py --quick            # every section, shortened (a few minutes)
+    .venv/bin/python bench/run.py --sections encoder,cpu --quick --output /tmp/b.md
+
+Sections: encoder, cpu, schedule, fleet, memory (in that order). Needs both packages installed
+(``pip install -e ./base-monitoring-client -e ./cpu-pyjoules``, as ./run-tests.sh does) and a Prometheus
+binary (PATH or $PROMETHEUS_BIN). Everything runs on 127.0.0.1; every process started is stopped by PID.
+Only a run of all sections writes docs/BENCHMARKS.md by default; a partial run prints its tables (and writes
+the file given with --output).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from bench import report  # noqa: E402
+from bench.context import PLANS, Context, prometheus_binary  # noqa: E402
+
+SECTIONS = ("encoder", "cpu", "schedule", "fleet", "memory")
+DEFAULT_OUTPUT = REPO / "docs" / "BENCHMARKS.md"
+
+
+def _section_module(name: str):  # noqa: ANN202
+    import importlib
+
+    return importlib.import_module(f"bench.sections.{name}")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog=__doc__.split("\n", 1)[1])
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--quick", action="store_true", help="every section, shortened (minutes, not half an hour)")
+    mode.add_argument("--smoke", action="store_true", help="seconds per section: only proves the harness works")
+    parser.add_argument("--sections", default=",".join(SECTIONS), help=f"comma-separated subset of {','.join(SECTIONS)}")
+    parser.add_argument("--output", type=Path, default=None,
+                        help=f"markdown file to write (default {DEFAULT_OUTPUT.relative_to(REPO)} for a run of every section)")
+    parser.add_argument("--workdir", type=Path, default=None, help="keep logs and data here (default: a temporary directory, removed)")
+    parser.add_argument("--outage-s", type=float, default=None, help="override the memory section's outage length")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    names = [s.strip() for s in args.sections.split(",") if s.strip()]
+    unknown = [n for n in names if n not in SECTIONS]
+    if unknown:
+        print(f"unknown section(s) {', '.join(unknown)}; choose from {', '.join(SECTIONS)}", file=sys.stderr)
+        return 2
+    if prometheus_binary() is None:
+        print("no Prometheus binary: apt-get install prometheus, or set PROMETHEUS_BIN", file=sys.stderr)
+        return 3
+    plan = PLANS["smoke" if args.smoke else "quick" if args.quick else "full"]
+    if args.outage_s is not None:
+        import dataclasses
+
+        plan = dataclasses.replace(plan, mem_outage_s=args.outage_s)
+    output = args.output
+    if output is None and set(names) == set(SECTIONS) and plan.mode == "full":
+        output = DEFAULT_OUTPUT
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="powermon-bench-"))
+    ctx = Context(plan, workdir, verbose=not args.quiet)
+    ctx.log(f"mode {plan.mode}, sections {', '.join(names)}, work directory {workdir}")
+    started = time.monotonic()
+    sections: list[report.Section] = []
+    failed = []
+    env = report.environment(prometheus_binary())
+    try:
+        for name in [s for s in SECTIONS if s in names]:
+            ctx.log(f"--- {name}")
+            try:
+                section = _section_module(name).run(ctx)
+            except Exception as exc:  # noqa: BLE001 - report the failure, go on with the other sections
+                traceback.print_exc()
+                failed.append(name)
+                section = report.Section(name, f"{name} (FAILED)", f"This section failed: `{exc!r}`. See the run's log.")
+            sections.append(section)
+            print(section.markdown(), flush=True)
+    finally:
+        if args.workdir is None:
+            shutil.rmtree(workdir, ignore_errors=True)
+    text = report.document(sections, env, plan.mode, time.monotonic() - started)
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text)
+        ctx.log(f"wrote {output}")
+    targets = [t for s in sections for t in s.targets]
+    if targets:
+        print("## Targets\n")
+        for target, measured, met in targets:
+            print(f"- {target}: {measured} -> {'met' if met else 'NOT met' if met is not None else 'n/a in this mode'}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

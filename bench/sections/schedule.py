@@ -1,0 +1,91 @@
+"""Schedule accuracy (achieved rate, ticks taken, lateness) and samples stored over samples produced.
+
+cpu-pyjoules and the seed's method each run as a whole client on the "all zones" tree (two sockets with
+package, core, uncore and dram, plus psys, which pyJoules 0.5.1 does not see), behind ``bench/probe_impl.py``,
+a MONITOR_IMPL wrapper that notes the monotonic time of every reading the collector puts on its queue and
+counts the records ``process_data`` produces, without changing either implementation. Millisecond sample
+timestamps in Prometheus would be too coarse to measure lateness at 1 kHz.
+
+Due times are the ideal absolute schedule from the first reading: tick k is due at t0 + k / rate. A slot
+is taken when a reading falls in it; lateness is the time from the slot's due time to the reading.
+After the run the client gets SIGTERM, and Prometheus is asked how many of its samples it stored.
+"""
+
+from __future__ import annotations
+
+import time
+
+from bench.context import ALL_ZONES_TREE, Context
+from bench.measure import TickStats, count_stored, fmt, read_probe_records, read_probe_ticks
+from bench.processes import Client, client_env
+from bench.report import Section, Table
+from bench.sections.common import METHODS, wait_for_data
+
+
+def run(ctx: Context) -> Section:
+    plan = ctx.plan
+    sched = Table(
+        f"Sampling schedule over {plan.sched_seconds:g} s",
+        ["rate", "method", "ticks due", "ticks taken", "taken", "achieved Hz", "lateness p50 (ms)",
+         "lateness p99 (ms)", "lateness max (ms)"],
+    )
+    stored_t = Table(
+        "Samples stored in Prometheus / samples produced (whole run, SIGTERM at the end)",
+        ["rate", "method", "zones", "produced", "stored", "stored / produced", "exit"],
+    )
+    targets = []
+    with ctx.fake_tree("sched", ALL_ZONES_TREE, update_ms=1.0) as fake, ctx.prometheus("sched") as prom:
+        zones = fake.zone_count()
+        for rate in plan.sched_rates:
+            for key in ("ours", "seed"):
+                method = METHODS[key]
+                host = f"sched-{key}-{rate:g}hz"
+                probe = ctx.path(f"{host}-probe")
+                env = client_env(
+                    write_url=prom.write_url, impl=method.impl, powercap_root=fake.root, interval_s=1.0 / rate,
+                    host=host, probe_out=probe, extra=method.env, push_interval_s=plan.push_interval_s,
+                )
+                client = Client(env, ctx.path(f"{host}.log")).start()
+                started = time.time()
+                try:
+                    wait_for_data(prom, [client], [method.selector(host)], timeout=60)
+                    time.sleep(plan.sched_skip_s + plan.sched_seconds)
+                finally:
+                    rc = client.stop()
+                stats: TickStats = read_probe_ticks(probe.with_name(probe.name + ".ticks.json"), skip_s=plan.sched_skip_s)
+                produced = read_probe_records(probe.with_name(probe.name + ".records.json"))
+                stored = count_stored(prom, method.data(f'host="{host}"'), time.time() - started + 120, at=time.time() + 60)
+                seen_zones = zones if key == "ours" else zones - 1  # pyJoules 0.5.1 has no psys
+                ctx.log(
+                    f"schedule: {rate:g} Hz {key}: {stats.taken}/{stats.due} ticks, p99 {stats.late(99):.3f} ms,"
+                    f" stored {stored}/{produced}, exit {rc}"
+                )
+                sched.rows.append(
+                    [f"{rate:g} Hz", method.label, f"{stats.due:,}", f"{stats.taken:,}",
+                     f"{100 * stats.taken_fraction:.2f}%", fmt(stats.rate_hz), fmt(stats.late(50), 3),
+                     fmt(stats.late(99), 3), fmt(max(stats.lateness_ms), 3)]
+                )
+                stored_t.rows.append(
+                    [f"{rate:g} Hz", method.label, str(seen_zones), f"{produced:,}", f"{stored:,}",
+                     f"{100 * stored / produced:.3f}%" if produced else "n/a", str(rc)]
+                )
+                if key == "ours" and rate == max(plan.sched_rates):
+                    targets.append(
+                        (f">= 99.5% of ticks taken at {rate:g} Hz", f"{100 * stats.taken_fraction:.2f}%",
+                         stats.taken_fraction >= 0.995 if rate >= 1000 else None)
+                    )
+                    targets.append(
+                        (f"p99 lateness < 2 ms at {rate:g} Hz", f"{stats.late(99):.3f} ms",
+                         stats.late(99) < 2.0 if rate >= 1000 else None)
+                    )
+                    targets.append(
+                        (f"one client at {rate:g} Hz, all {zones} zones: stored / produced", f"{stored:,} / {produced:,}",
+                         None if rate < 1000 else stored == produced)
+                    )
+    sched.notes.append(
+        "The seed's method sleeps one interval after each measurement, so every tick starts late by the cost of"
+        " the last one and the error accumulates: it takes fewer slots, and its lateness is spread over the whole"
+        " interval. Lateness is measured where the reading is put on the queue (after the read), from the first"
+        " reading of the run (the first seconds are left out of the figures)."
+    )
+    return Section("schedule", "Sampling schedule and storage", __doc__.split("\n", 1)[1], [sched, stored_t], targets)

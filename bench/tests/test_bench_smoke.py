@@ -1,0 +1,87 @@
+"""The benchmark harness in its shortest mode, so that it cannot rot unnoticed.
+
+It asserts only that every section ran and produced tables whose numbers are plausible (present, finite,
+non-negative, the main figures non-zero): never a speed threshold, since tests must not depend on the
+machine's speed or load. Needs the real Prometheus binary (skips without it) and both packages installed.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from testkit.prometheus import find_prometheus
+
+REPO = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.integration
+
+
+def _tables(markdown: str) -> dict[str, list[list[str]]]:
+    """Every markdown table under a '### title', as rows of cells (header row first)."""
+    tables: dict[str, list[list[str]]] = {}
+    title = None
+    for line in markdown.splitlines():
+        if line.startswith("### "):
+            title = line[4:].strip()
+            tables[title] = []
+        elif title and line.startswith("|") and not line.startswith("|---"):
+            tables[title].append([c.strip() for c in line.strip().strip("|").split("|")])
+    return tables
+
+
+def _number(cell: str) -> float:
+    match = re.match(r"^-?[\d,]+(\.\d+)?", cell)
+    assert match, f"not a number: {cell!r}"
+    return float(match.group(0).replace(",", ""))
+
+
+def _column(table: list[list[str]], name: str) -> list[float]:
+    header = table[0]
+    matches = [i for i, h in enumerate(header) if h.startswith(name)]
+    assert matches, f"no column {name!r} in {header}"
+    return [_number(row[matches[0]]) for row in table[1:]]
+
+
+@pytest.mark.skipif(find_prometheus() is None, reason="Prometheus binary not found (./run-tests.sh installs it)")
+def test_smoke_run_produces_every_table(tmp_path: Path) -> None:
+    output = tmp_path / "BENCHMARKS.md"
+    done = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "run.py"), "--smoke", "--quiet", "--output", str(output)],
+        cwd=REPO, capture_output=True, text=True, timeout=180,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    text = output.read_text()
+    assert "FAILED" not in text
+    for fact in ("date (UTC)", "command", "machine", "Prometheus"):
+        assert f"| {fact} |" in text
+    tables = _tables(text)
+
+    encoder = tables["Encoder throughput (samples/s on one core, higher is better)"]
+    for col in ("encode", "records -> body", "naive"):
+        assert all(math.isfinite(v) and v > 0 for v in _column(encoder, col))
+
+    cpu = tables["CPU per sampling tick (µs of CPU, whole client process; lower is better)"]
+    assert len(cpu) >= 2
+    assert all(math.isfinite(v) and v > 0 for v in _column(cpu, "cpu-pyjoules"))
+    assert all(math.isfinite(v) and v > 0 for v in _column(cpu, "seed method (measure_energy per tick)"))
+
+    schedule = next(t for name, t in tables.items() if name.startswith("Sampling schedule"))
+    assert all(v > 0 for v in _column(schedule, "achieved Hz"))
+    assert all(math.isfinite(v) and v >= 0 for v in _column(schedule, "lateness p99"))
+
+    stored = next(t for name, t in tables.items() if name.startswith("Samples stored"))
+    assert all(v > 0 for v in _column(stored, "produced"))
+    assert all(v > 0 for v in _column(stored, "stored"))
+
+    fleet = next(t for name, t in tables.items() if name.startswith("Fleet"))
+    assert all(v > 0 for v in _column(fleet, "produced"))
+    assert all(v > 0 for v in _column(fleet, "CPU per client"))
+
+    memory = next(t for name, t in tables.items() if name.startswith("Client RSS"))
+    assert all(v > 0 for v in _column(memory, "steady"))

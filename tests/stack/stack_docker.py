@@ -74,6 +74,12 @@ class DockerDaemon:
             raise DockerUnavailable("no Docker daemon answers and dockerd is not installed (apt-get install docker.io)")
         if os.geteuid() != 0:
             raise DockerUnavailable("no Docker daemon answers and starting dockerd needs root")
+        holder = self._daemon_using(self.data_root)
+        if holder is not None:
+            raise DockerUnavailable(
+                f"dockerd pid {holder} (not answering here) already uses {self.data_root}; two daemons on one data "
+                "root corrupt it: stop that one, or set POWERMON_TEST_DOCKER_DATA_ROOT to another directory"
+            )
         self.rundir = Path(tempfile.mkdtemp(prefix="pm-dockerd-"))  # short: unix socket paths are limited
         socket_path = self.rundir / "docker.sock"
         self.data_root.mkdir(parents=True, exist_ok=True)
@@ -103,6 +109,52 @@ class DockerDaemon:
             time.sleep(0.5)
         self.log(f"[docker] started dockerd (pid {self.proc.pid}) on {self.env['DOCKER_HOST']}, data in {self.data_root}")
         return self.env
+
+    @staticmethod
+    def _daemon_using(data_root: Path) -> int | None:
+        """PID of a running dockerd whose --data-root is ``data_root`` (left over from an interrupted run)."""
+        for proc_dir in Path("/proc").glob("[0-9]*"):
+            try:
+                argv = (proc_dir / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if not argv or not argv[0].endswith(b"dockerd"):
+                continue
+            args = [a.decode(errors="replace") for a in argv]
+            for i, arg in enumerate(args):
+                value = arg.split("=", 1)[1] if arg.startswith("--data-root=") else (
+                    args[i + 1] if arg == "--data-root" and i + 1 < len(args) else None)
+                if value is not None and Path(value) == data_root:
+                    return int(proc_dir.name)
+        return None
+
+    def docker(self, *args: str, timeout: float = 120) -> str:
+        proc = subprocess.run(["docker", *args], env=self.env, capture_output=True, text=True, timeout=timeout)
+        return proc.stdout if proc.returncode == 0 else ""
+
+    def remove_leftovers(self, project_prefix: str) -> list[str]:
+        """In our private daemon only: remove what an interrupted earlier run left behind.
+
+        Its containers restart with the daemon (restart: unless-stopped) and would hold ports and CPU.
+        Also prunes dangling image layers from earlier builds so the cached data root does not grow.
+        A daemon we did not start is never touched.
+        """
+        if not self.started_here:
+            return []
+        removed = []
+        label = '{{.Label "com.docker.compose.project"}}'
+        for kind, list_args, rm_args in (
+            ("container", ["ps", "-a", "--format", "{{.ID}} " + label], ["rm", "-f", "-v"]),
+            ("network", ["network", "ls", "--format", "{{.ID}} " + label], ["network", "rm"]),
+            ("volume", ["volume", "ls", "--format", "{{.Name}} " + label], ["volume", "rm", "-f"]),
+        ):
+            for line in self.docker(*list_args).splitlines():
+                ident, _, project = line.partition(" ")
+                if project.startswith(project_prefix):
+                    self.docker(*rm_args, ident)
+                    removed.append(f"{kind} {ident} ({project})")
+        self.docker("image", "prune", "-f", timeout=300)
+        return removed
 
     def log_tail(self, lines: int = 20) -> str:
         if self.rundir is None:

@@ -78,6 +78,9 @@ def say(request: pytest.FixtureRequest) -> Callable[[str], None]:
     return emit
 
 
+PROJECT_PREFIX = "powermon-e2e-"
+
+
 @pytest.fixture(scope="module")
 def docker_env(say: Callable[[str], None]) -> Iterator[dict[str, str]]:
     daemon = DockerDaemon(log=say)
@@ -86,8 +89,11 @@ def docker_env(say: Callable[[str], None]) -> Iterator[dict[str, str]]:
     except DockerUnavailable as exc:
         pytest.skip(f"no usable Docker daemon: {exc}")
     try:
+        for leftover in daemon.remove_leftovers(PROJECT_PREFIX):
+            say(f"removed leftover of an interrupted run: {leftover}")
         yield env
     finally:
+        daemon.remove_leftovers(PROJECT_PREFIX)
         daemon.stop()
 
 
@@ -190,7 +196,7 @@ def stack(docker_env: dict[str, str], fake_rapl: Path, say: Callable[[str], None
           tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     images = resolve_images(Docker(docker_env, log=say), say)
     grafana_available = bool(images["grafana"].tag)
-    project = f"powermon-e2e-{os.getpid()}"
+    project = f"{PROJECT_PREFIX}{os.getpid()}"
     prometheus_port, grafana_port = free_port(), free_port()
     password = secrets.token_urlsafe(18)
     host_label = f"e2e-host-{secrets.token_hex(3)}"

@@ -164,7 +164,13 @@ detect_compose() {
   fi
 }
 
-compose_is_v1() { [[ "${COMPOSE[0]}" == "docker-compose" || "${COMPOSE[0]}" == */docker-compose ]]; }
+# v1 (the Python docker-compose 1.x) differs from v2 in what it accepts; a v2 binary may also be named
+# docker-compose, so ask it.
+compose_is_v1() {
+  local version
+  version=$("${COMPOSE[@]}" version --short 2>/dev/null) || version=
+  [[ "${version#v}" == 1.* ]]
+}
 
 MODE=
 rapl_mode() {

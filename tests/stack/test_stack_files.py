@@ -51,6 +51,8 @@ DEFAULT_FILES = [
 
 
 def compose_command() -> list[str] | None:
+    if os.environ.get("HELPER_COMPOSE"):  # the helper's own override, e.g. to check another Compose version
+        return os.environ["HELPER_COMPOSE"].split()
     if shutil.which("docker") and subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0:
         return ["docker", "compose"]
     if shutil.which("docker-compose"):

@@ -31,6 +31,8 @@ keys = ["UID", "GID", "HOST_LABEL", "GF_SECURITY_ADMIN_PASSWORD", "POWERCAP_HOST
         "EXPORTED", "EMPTY", "CRLF", "HASHED", "ESCAPED", "FROM_LOCAL", "FROM_ENV", "PRIVILEGED", "RAPL_ACCESS"]
 with open(os.environ["FAKE_LOG"], "a") as log:
     log.write(json.dumps({"tool": name, "args": args, "env": {k: os.environ.get(k) for k in keys}}) + "\n")
+if args[-2:] == ["version", "--short"]:
+    print(os.environ.get("FAKE_COMPOSE_VERSION", "2.40.3" if name == "docker" else "1.29.2"))
 if name == "docker":
     if args[:1] == ["info"]:
         sys.exit(1 if os.environ.get("FAKE_DOCKER_DOWN") == "1" else 0)
@@ -85,7 +87,9 @@ class Stack:
         return [e for e in entries if tool is None or e["tool"] == tool]
 
     def compose_calls(self) -> list[dict]:
-        return [c for c in self.calls() if c["tool"] == "docker-compose" or c["args"][:1] == ["compose"] and c["args"][1:2] != ["version"]]
+        """Compose invocations that do work (not the helper's own version probes)."""
+        calls = [c for c in self.calls() if c["tool"] == "docker-compose" or c["args"][:1] == ["compose"]]
+        return [c for c in calls if "version" not in c["args"][:2]]
 
 
 @pytest.fixture
@@ -127,7 +131,7 @@ def test_env_file_parsing_handles_comments_quotes_spaces_and_readonly_uid(stack:
     )
     proc = stack.run("config", unset=("POWERCAP_HOST_DIR",))
     assert proc.returncode == 0, proc.stderr
-    (call,) = stack.calls("docker-compose")
+    (call,) = stack.compose_calls()
     env = call["env"]
     assert env["UID"] == "1234" and env["GID"] == "5678"
     assert env["SPACED"] == "value with spaces"
@@ -157,7 +161,7 @@ def test_precedence_env_over_env_local_over_env_file(stack: Stack) -> None:
     (stack.dir / ".env.local").write_text("FROM_LOCAL=local\nFROM_ENV=local\n")
     proc = stack.run("config", env={"FROM_ENV": "environment"})
     assert proc.returncode == 0, proc.stderr
-    env = stack.calls("docker-compose")[0]["env"]
+    env = stack.compose_calls()[0]["env"]
     assert (env["SPACED"], env["FROM_LOCAL"], env["FROM_ENV"]) == ("file", "local", "environment")
 
 

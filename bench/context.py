@@ -3,19 +3,21 @@ and helpers to start a real Prometheus and a fake RAPL tree that are stopped by 
 
 from __future__ import annotations
 
+import shutil
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
-from bench.processes import FakeTree, REPO
+from bench.processes import REPO, FakeTree
 
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from testkit.prometheus import PrometheusServer, find_prometheus  # noqa: E402
+from testkit.prometheus import PrometheusServer, find_prometheus
 
 # The tree of the CPU comparison: one socket with the four zones of the field guide's seed measurement.
 CPU_TREE = {"watts": "package-0=25,core=15,uncore=2,dram=4", "sockets": 1, "psys": None}
@@ -43,6 +45,8 @@ class Plan:
     mem_outage_s: float
     mem_after_s: float
     push_interval_s: float | None = None  # None: the client's default (1 s)
+    share_prometheus: bool = False  # one Prometheus for every section (saves start-ups in the smoke run)
+    client_env: tuple[tuple[str, str], ...] = ()  # extra client settings (the smoke run retries sooner)
 
 
 PLANS = {
@@ -88,7 +92,7 @@ PLANS = {
         cpu_warmup_s=0.5,
         cpu_window_s=1.0,
         sched_rates=(100,),
-        sched_seconds=1.5,
+        sched_seconds=1.0,
         sched_skip_s=0.2,
         fleet_sizes=(2,),
         fleet_warmup_s=0.5,
@@ -97,6 +101,8 @@ PLANS = {
         mem_outage_s=1.5,
         mem_after_s=1.0,
         push_interval_s=0.25,
+        share_prometheus=True,
+        client_env=(("RETRY_BASE_S", "0.1"), ("RETRY_MAX_S", "0.5")),
     ),
 }
 
@@ -111,6 +117,31 @@ class Context:
         self.verbose = verbose
         self.t0 = time.monotonic()
         self._n = 0
+        self._tmpfs: Path | None = None
+        self._shared: PrometheusServer | None = None
+
+    def tree_dir(self) -> Path:
+        """Where fake trees go: tmpfs (/dev/shm) when available, like sysfs in memory.
+
+        On a disk-backed filesystem a counter rewrite can stall during writeback, which the reader would
+        then see as a frozen counter; tmpfs has no writeback.
+        """
+        if self._tmpfs is None:
+            shm = Path("/dev/shm")
+            try:
+                self._tmpfs = Path(tempfile.mkdtemp(prefix="powermon-bench-", dir=shm))
+            except OSError:
+                self._tmpfs = self.workdir
+        return self._tmpfs
+
+    def close(self) -> None:
+        """Remove the fake trees' tmpfs directory (the work directory is the caller's)."""
+        if self._shared is not None:
+            self._shared.stop()
+            self._shared = None
+        if self._tmpfs is not None and self._tmpfs != self.workdir:
+            shutil.rmtree(self._tmpfs, ignore_errors=True)
+        self._tmpfs = None
 
     def log(self, message: str) -> None:
         if self.verbose:
@@ -123,6 +154,13 @@ class Context:
 
     @contextmanager
     def prometheus(self, name: str) -> Iterator[PrometheusServer]:
+        """A fresh Prometheus for a section (stopped after it), or the run's shared one (smoke mode)."""
+        if self.plan.share_prometheus:
+            if self._shared is None:
+                self._shared = PrometheusServer(self.path("prometheus-shared"))
+            self._shared.start()  # no-op when running; restarts it if a section stopped it
+            yield self._shared
+            return
         server = PrometheusServer(self.path(f"prometheus-{name}"))
         server.start()
         self.log(f"prometheus {server.url} (pid {server.pid})")
@@ -133,8 +171,15 @@ class Context:
 
     @contextmanager
     def fake_tree(self, name: str, tree: dict, update_ms: float = 1.0) -> Iterator[FakeTree]:
-        root = self.path(f"powercap-{name}")
-        fake = FakeTree(root, tree["watts"], sockets=tree["sockets"], psys=tree["psys"], update_ms=update_ms)
+        root = self.tree_dir() / self.path(f"powercap-{name}").name
+        fake = FakeTree(
+            root,
+            tree["watts"],
+            sockets=tree["sockets"],
+            psys=tree["psys"],
+            update_ms=update_ms,
+            log=self.path(f"powercap-{name}.log"),
+        )
         fake.start()
         self.log(f"fake powercap {root} with {fake.zone_count()} zones, updated every {update_ms:g} ms")
         try:

@@ -6,9 +6,10 @@ import json
 import math
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -51,7 +52,7 @@ class TickStats:
         return percentile(self.lateness_ms, q)
 
     @classmethod
-    def from_times(cls, interval_s: float, t_ns: Sequence[int], origin_ns: int | None = None) -> "TickStats":
+    def from_times(cls, interval_s: float, t_ns: Sequence[int], origin_ns: int | None = None) -> TickStats:
         """Statistics of the ticks ``t_ns``; due times count from ``origin_ns`` (default: the first tick).
 
         Pass the very first tick of a run as the origin when leaving out a warm-up, so that due times stay
@@ -117,7 +118,7 @@ def count_stored(
             return merged
         return sum(parts)
     at = time.time() if at is None else at
-    window_ms = max(int(math.ceil(window_s * 1000)), 1)
+    window_ms = max(math.ceil(window_s * 1000), 1)
     inner = f"count_over_time({selector}[{window_ms}ms])"
     if by:
         result = prom.query(f"sum by ({by}) ({inner})", at=at)

@@ -13,7 +13,8 @@ file) and wraps the queues the base client hands it:
 * ``process_data``'s output queue: the number of records put (one dict, or a list of them).
 
 When each function returns (after SIGTERM, before the process exits) it writes what it saw as JSON to
-``BENCH_PROBE_OUT`` + ``.ticks.json`` / ``.records.json``. The cost is one clock read and two list appends
+``BENCH_PROBE_OUT`` + ``.ticks.json`` / ``.records.json``; at start it writes ``.threads.json``, the OS
+thread id of every pipeline thread by name, so CPU can be split by thread. The cost is one clock read and two list appends
 per tick, which is why the CPU benchmark runs the implementation without this wrapper.
 """
 
@@ -23,6 +24,7 @@ import importlib.util
 import json
 import os
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -101,6 +103,9 @@ class _CountingQueue:
 
 
 def get_power(output_queue: Any, scrape_interval_s: float, stop_event: Any) -> None:
+    # The base client starts get_power last, so every thread of the pipeline exists now: record which OS
+    # thread is which, so the benchmark can split the process's CPU by thread from /proc.
+    _write(".threads.json", {str(t.native_id): t.name for t in threading.enumerate()})
     timed = _TimedQueue(output_queue)
     try:
         inner.get_power(timed, scrape_interval_s, stop_event)

@@ -12,8 +12,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 REPO = Path(__file__).resolve().parent.parent
 CPU_IMPL = REPO / "cpu-pyjoules" / "monitor_impl.py"
@@ -21,7 +21,7 @@ SEED_IMPL = Path(__file__).resolve().parent / "seed_impl.py"
 PROBE_IMPL = Path(__file__).resolve().parent / "probe_impl.py"
 
 
-def _wait_for(predicate, timeout: float, what: str, interval: float = 0.05) -> None:  # noqa: ANN001
+def _wait_for(predicate, timeout: float, what: str, interval: float = 0.05) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
@@ -71,13 +71,23 @@ class FakeTree:
         self.proc: subprocess.Popen | None = None  # type: ignore[type-arg]
 
     def command(self) -> list[str]:
-        cmd = [sys.executable, "-m", "cpu_pyjoules.fake_powercap", str(self.root), "--watts", self.watts,
-               "--sockets", str(self.sockets), "--update-ms", f"{self.update_ms:g}"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "cpu_pyjoules.fake_powercap",
+            str(self.root),
+            "--watts",
+            self.watts,
+            "--sockets",
+            str(self.sockets),
+            "--update-ms",
+            f"{self.update_ms:g}",
+        ]
         if self.psys is not None:
             cmd += ["--psys", f"{self.psys:g}"]
         return cmd
 
-    def start(self, timeout: float = 20.0) -> "FakeTree":
+    def start(self, timeout: float = 20.0) -> FakeTree:
         counter = self.root / "intel-rapl" / "intel-rapl:0" / "energy_uj"
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -104,7 +114,7 @@ class FakeTree:
             stop_process(self.proc)
             self.proc = None
 
-    def __enter__(self) -> "FakeTree":
+    def __enter__(self) -> FakeTree:  # noqa: PYI034
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -127,7 +137,7 @@ class Client:
         assert self.proc is not None, "client not started"
         return self.proc.pid
 
-    def start(self) -> "Client":
+    def start(self) -> Client:
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "monitoring_client"],
@@ -173,6 +183,7 @@ def client_env(
     extra: Mapping[str, str] | None = None,
     base: Mapping[str, str] | None = None,
     push_interval_s: float | None = None,
+    plan_env: Iterable[tuple[str, str]] = (),
 ) -> dict[str, str]:
     """Environment of a client run: the implementation (optionally behind the probe) and its settings."""
     env = dict(os.environ if base is None else base)
@@ -189,6 +200,7 @@ def client_env(
         env["MONITOR_IMPL"] = str(impl)
     if push_interval_s is not None:
         env["PUSH_INTERVAL_S"] = f"{push_interval_s:g}"
+    env.update(plan_env)
     if extra:
         env.update(extra)
     return env

@@ -8,10 +8,10 @@ import platform
 import shlex
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Sequence
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -61,7 +61,7 @@ def _version(dist: str) -> str:
 
 def _run(cmd: Sequence[str]) -> str:
     try:
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=10, cwd=REPO)
+        out = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=10, cwd=REPO)
         return (out.stdout or out.stderr).strip()
     except (OSError, subprocess.SubprocessError):
         return "unavailable"
@@ -105,7 +105,7 @@ def environment(prometheus_binary: str | None) -> list[tuple[str, str]]:
     dirty = _run(["git", "status", "--porcelain", "--", "base-monitoring-client", "cpu-pyjoules", "bench"])
     prom = _run([prometheus_binary, "--version"]).splitlines()[0] if prometheus_binary else "not found"
     return [
-        ("date (UTC)", _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")),
+        ("date (UTC)", _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M:%S")),
         ("command", " ".join(shlex.quote(a) for a in [os.path.relpath(sys.executable, REPO), *sys.argv])),
         ("git commit", commit + (" (with uncommitted changes in the measured packages)" if dirty else "")),
         ("machine", f"{_cpu_model()}, {os.cpu_count()} logical CPUs, {_memory_gib()} RAM"),
@@ -113,10 +113,12 @@ def environment(prometheus_binary: str | None) -> list[tuple[str, str]]:
         ("Python", f"{platform.python_implementation()} {platform.python_version()}"),
         (
             "packages",
-            f"monitoring-client {_version('monitoring-client')}, cpu-pyjoules {_version('cpu-pyjoules')},"
-            f" pyJoules {_version('pyJoules')}, protobuf {_version('protobuf')}"
-            f" ({api_implementation.Type()} backend), python-snappy {_version('python-snappy')},"
-            f" requests {_version('requests')}, prometheus-client {_version('prometheus-client')}",
+            (
+                f"monitoring-client {_version('monitoring-client')}, cpu-pyjoules {_version('cpu-pyjoules')},"
+                f" pyJoules {_version('pyJoules')}, protobuf {_version('protobuf')}"
+                f" ({api_implementation.Type()} backend), python-snappy {_version('python-snappy')},"
+                f" requests {_version('requests')}, prometheus-client {_version('prometheus-client')}"
+            ),
         ),
         ("Prometheus", prom),
     ]

@@ -4,7 +4,7 @@
     .venv/bin/python bench/run.py --quick            # every section, shortened (a few minutes)
     .venv/bin/python bench/run.py --sections encoder,cpu --quick --output /tmp/b.md
 
-Sections: encoder, cpu, schedule, fleet, memory (in that order). Needs both packages installed
+Sections: encoder, cpu, threads, schedule, fleet, memory (in that order). Needs both packages installed
 (``pip install -e ./base-monitoring-client -e ./cpu-pyjoules``, as ./run-tests.sh does) and a Prometheus
 binary (PATH or $PROMETHEUS_BIN). Everything runs on 127.0.0.1; every process started is stopped by PID.
 Only a run of all sections writes docs/BENCHMARKS.md by default; a partial run prints its tables (and writes
@@ -25,29 +25,40 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from bench import report  # noqa: E402
-from bench.context import PLANS, Context, prometheus_binary  # noqa: E402
+from bench import report
+from bench.context import PLANS, Context, prometheus_binary
 
-SECTIONS = ("encoder", "cpu", "schedule", "fleet", "memory")
+SECTIONS = ("encoder", "cpu", "threads", "schedule", "fleet", "memory")
 DEFAULT_OUTPUT = REPO / "docs" / "BENCHMARKS.md"
 
 
-def _section_module(name: str):  # noqa: ANN202
+def _section_module(name: str):
     import importlib
 
     return importlib.import_module(f"bench.sections.{name}")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog=__doc__.split("\n", 1)[1])
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__.split("\n", 1)[1],
+    )
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true", help="every section, shortened (minutes, not half an hour)")
     mode.add_argument("--smoke", action="store_true", help="seconds per section: only proves the harness works")
-    parser.add_argument("--sections", default=",".join(SECTIONS), help=f"comma-separated subset of {','.join(SECTIONS)}")
-    parser.add_argument("--output", type=Path, default=None,
-                        help=f"markdown file to write (default {DEFAULT_OUTPUT.relative_to(REPO)} for a run of every section)")
-    parser.add_argument("--workdir", type=Path, default=None, help="keep logs and data here (default: a temporary directory, removed)")
+    parser.add_argument(
+        "--sections", default=",".join(SECTIONS), help=f"comma-separated subset of {','.join(SECTIONS)}"
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=None,
+        help=f"markdown file to write (default {DEFAULT_OUTPUT.relative_to(REPO)} for a run of every section)",
+    )
+    parser.add_argument(
+        "--workdir", type=Path, default=None, help="keep logs and data here (default: a temporary directory, removed)"
+    )
     parser.add_argument("--outage-s", type=float, default=None, help="override the memory section's outage length")
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     return parser.parse_args(argv)
@@ -86,10 +97,13 @@ def main(argv: list[str] | None = None) -> int:
             except Exception as exc:  # noqa: BLE001 - report the failure, go on with the other sections
                 traceback.print_exc()
                 failed.append(name)
-                section = report.Section(name, f"{name} (FAILED)", f"This section failed: `{exc!r}`. See the run's log.")
+                section = report.Section(
+                    name, f"{name} (FAILED)", f"This section failed: `{exc!r}`. See the run's log."
+                )
             sections.append(section)
             print(section.markdown(), flush=True)
     finally:
+        ctx.close()
         if args.workdir is None:
             shutil.rmtree(workdir, ignore_errors=True)
     text = report.document(sections, env, plan.mode, time.monotonic() - started)

@@ -43,7 +43,7 @@ if DECORATE not in ("per_tick", "once"):
 class QueueHandler(EnergyHandler):
     """Collects each measurement and puts it on the queue (pyJoules's handler interface)."""
 
-    def __init__(self, output_queue: "queue.Queue[Any]") -> None:
+    def __init__(self, output_queue: queue.Queue[Any]) -> None:
         super().__init__()
         self.output_queue = output_queue
 
@@ -54,7 +54,7 @@ class QueueHandler(EnergyHandler):
             )
 
 
-def get_power(output_queue: "queue.Queue[Any]", scrape_interval_s: float, stop_event: threading.Event) -> None:
+def get_power(output_queue: queue.Queue[Any], scrape_interval_s: float, stop_event: threading.Event) -> None:
     handler = QueueHandler(output_queue)
 
     def sleep_one_interval() -> None:
@@ -68,7 +68,7 @@ def get_power(output_queue: "queue.Queue[Any]", scrape_interval_s: float, stop_e
             decorated()
 
 
-def process_data(input_queue: "queue.Queue[Any]", output_queue: "queue.Queue[Any]", stop_event: threading.Event) -> None:
+def process_data(input_queue: queue.Queue[Any], output_queue: queue.Queue[Any], stop_event: threading.Event) -> None:
     while not (stop_event.is_set() and input_queue.empty()):
         try:
             item = input_queue.get(timeout=0.1)
@@ -77,7 +77,12 @@ def process_data(input_queue: "queue.Queue[Any]", output_queue: "queue.Queue[Any
         timestamp_ms = int(item["timestamp"] * 1000)
         output_queue.put(
             [
-                {"metric": METRIC, "labels": {"component": domain}, "value": float(energy), "timestamp_ms": timestamp_ms}
+                {
+                    "metric": METRIC,
+                    "labels": {"component": domain},
+                    "value": float(energy),
+                    "timestamp_ms": timestamp_ms,
+                }
                 for domain, energy in item["energy"].items()
             ]
         )

@@ -79,5 +79,7 @@ def wait_for_data(prom: Any, clients: list[Client], selectors: list[str], timeou
         if not pending:
             return
         if time.monotonic() > deadline:
-            raise TimeoutError(f"{len(pending)} client(s) sent no data within {timeout:g}s, e.g. log {pending[0][0].log}")
+            raise TimeoutError(
+                f"{len(pending)} client(s) sent no data within {timeout:g}s, e.g. log {pending[0][0].log}"
+            )
         time.sleep(0.2)

@@ -27,8 +27,16 @@ def run(ctx: Context) -> Section:
     results: dict[tuple[float, str], dict] = {}
     detail = Table(
         "Runs",
-        ["rate", "method", "ticks in window", "achieved Hz", "client CPU (% of a core)", "CPU per tick (µs)",
-         "other load on machine (% of a core)", "exit"],
+        [
+            "rate",
+            "method",
+            "ticks in window",
+            "achieved Hz",
+            "client CPU (% of a core)",
+            "CPU per tick (µs)",
+            "other load on machine (% of a core)",
+            "exit",
+        ],
     )
     with ctx.fake_tree("cpu", CPU_TREE, update_ms=1.0) as fake, ctx.prometheus("cpu") as prom:
         for rate in plan.cpu_rates:
@@ -36,8 +44,14 @@ def run(ctx: Context) -> Section:
                 method = METHODS[key]
                 host = f"cpu-{key}-{rate:g}hz"
                 env = client_env(
-                    write_url=prom.write_url, impl=method.impl, powercap_root=fake.root,
-                    interval_s=1.0 / rate, host=host, extra=method.env, push_interval_s=plan.push_interval_s,
+                    write_url=prom.write_url,
+                    impl=method.impl,
+                    powercap_root=fake.root,
+                    interval_s=1.0 / rate,
+                    host=host,
+                    extra=method.env,
+                    push_interval_s=plan.push_interval_s,
+                    plan_env=plan.client_env,
                 )
                 client = Client(env, ctx.path(f"{host}.log")).start()
                 try:
@@ -66,12 +80,24 @@ def run(ctx: Context) -> Section:
                 results[(rate, key)] = r
                 ctx.log(f"cpu: {rate:g} Hz {key}: {r['us_per_tick']:.1f} µs/tick over {ticks} ticks, exit {rc}")
                 detail.rows.append(
-                    [f"{rate:g} Hz", method.label, str(ticks), fmt(r["hz"]), fmt(r["cpu_pct"], 2),
-                     fmt(r["us_per_tick"]), fmt(r["other_pct"]), str(rc)]
+                    [
+                        f"{rate:g} Hz",
+                        method.label,
+                        str(ticks),
+                        fmt(r["hz"]),
+                        fmt(r["cpu_pct"], 2),
+                        fmt(r["us_per_tick"]),
+                        fmt(r["other_pct"]),
+                        str(rc),
+                    ]
                 )
     summary = Table(
         "CPU per sampling tick (µs of CPU, whole client process; lower is better)",
-        ["rate", *(METHODS[k].label for k in plan.cpu_methods), *(f"{METHODS[k].label} / ours" for k in plan.cpu_methods if k != "ours")],
+        [
+            "rate",
+            *(METHODS[k].label for k in plan.cpu_methods),
+            *(f"{METHODS[k].label} / ours" for k in plan.cpu_methods if k != "ours"),
+        ],
     )
     ratios = []
     for rate in plan.cpu_rates:
@@ -96,6 +122,11 @@ def run(ctx: Context) -> Section:
         "CPU per sampling tick",
         __doc__.split("\n", 1)[1],
         [summary, detail],
-        [(">= 5x less CPU per tick than the seed's method (every rate)",
-          ", ".join(f"{r:g} Hz: {x:.1f}x" for r, x in ratios), met)],
+        [
+            (
+                ">= 5x less CPU per tick than the seed's method (every rate)",
+                ", ".join(f"{r:g} Hz: {x:.1f}x" for r, x in ratios),
+                met,
+            )
+        ],
     )

@@ -28,8 +28,18 @@ def run(ctx: Context) -> Section:
     method = METHODS["ours"]
     table = Table(
         f"Fleet at {RATE_HZ:g} Hz, 4 zones per client, one Prometheus",
-        ["clients", "produced", "stored", "stored / produced", "clients with loss", "CPU per client (% of a core)",
-         "CPU per client tick (µs)", "Prometheus CPU (% of a core)", "client RSS mean / max (MB)", "exit 0"],
+        [
+            "clients",
+            "produced",
+            "stored",
+            "stored / produced",
+            "clients with loss",
+            "CPU per client (% of a core)",
+            "CPU per client tick (µs)",
+            "Prometheus CPU (% of a core)",
+            "client RSS mean / max (MB)",
+            "exit 0",
+        ],
     )
     targets = []
     with ctx.fake_tree("fleet", CPU_TREE, update_ms=5.0) as fake:
@@ -41,8 +51,14 @@ def run(ctx: Context) -> Section:
                     host = f"fleet{n}-{i:03d}"
                     probe = ctx.path(f"{host}-probe")
                     env = client_env(
-                        write_url=prom.write_url, impl=method.impl, powercap_root=fake.root,
-                        interval_s=1.0 / RATE_HZ, host=host, probe_out=probe, push_interval_s=plan.push_interval_s,
+                        write_url=prom.write_url,
+                        impl=method.impl,
+                        powercap_root=fake.root,
+                        interval_s=1.0 / RATE_HZ,
+                        host=host,
+                        probe_out=probe,
+                        push_interval_s=plan.push_interval_s,
+                        plan_env=plan.client_env,
                     )
                     clients.append(Client(env, ctx.path(f"{host}.log")))
                     probes.append(probe)
@@ -50,8 +66,9 @@ def run(ctx: Context) -> Section:
                 ctx.log(f"fleet: starting {n} clients")
                 start_all(clients)
                 try:
-                    wait_for_data(prom, clients, [method.selector(c.env["HOST_LABEL"]) for c in clients],
-                                  timeout=60 + 1.0 * n)
+                    wait_for_data(
+                        prom, clients, [method.selector(c.env["HOST_LABEL"]) for c in clients], timeout=60 + 1.0 * n
+                    )
                     ctx.log(f"fleet: all {n} clients pushing after {time.time() - started:.1f}s")
                     time.sleep(plan.fleet_warmup_s)
                     window = CpuWindow([c.pid for c in clients] + [prom.pid])  # type: ignore[list-item]
@@ -64,25 +81,42 @@ def run(ctx: Context) -> Section:
                 cpu = window.per_pid()
                 client_cpu = [cpu[c.pid] for c in clients]
                 prom_cpu = cpu[prom.pid]  # type: ignore[index]
-                produced = {c.env["HOST_LABEL"]: read_probe_records(p.with_name(p.name + ".records.json"))
-                            for c, p in zip(clients, probes)}
-                stored = count_stored(prom, method.data(f'host=~"fleet{n}-.*"'),
-                                      time.time() - started + 120, by="host", at=time.time() + 60)
+                produced = {
+                    c.env["HOST_LABEL"]: read_probe_records(p.with_name(p.name + ".records.json"))
+                    for c, p in zip(clients, probes)
+                }
+                stored = count_stored(
+                    prom,
+                    method.data(f'host=~"fleet{n}-.*"'),
+                    time.time() - started + 120,
+                    by="host",
+                    at=time.time() + 60,
+                )
                 lossy = sum(1 for h, p in produced.items() if stored.get(h, 0) != p)
                 total_p, total_s = sum(produced.values()), sum(stored.get(h, 0) for h in produced)
                 cpu_mean = statistics.mean(client_cpu)
                 ctx.log(f"fleet {n}: stored {total_s}/{total_p}, {lossy} lossy, exits {sorted(set(codes))}")
                 table.rows.append(
-                    [str(n), f"{total_p:,}", f"{total_s:,}", f"{100 * total_s / total_p:.3f}%" if total_p else "n/a",
-                     str(lossy), fmt(100 * cpu_mean / window.seconds, 2),
-                     fmt(1e6 * cpu_mean / (window.seconds * RATE_HZ)),
-                     fmt(100 * prom_cpu / window.seconds, 1),
-                     f"{statistics.mean(rss):.1f} / {max(rss):.1f}", f"{codes.count(0)}/{n}"]
+                    [
+                        str(n),
+                        f"{total_p:,}",
+                        f"{total_s:,}",
+                        f"{100 * total_s / total_p:.3f}%" if total_p else "n/a",
+                        str(lossy),
+                        fmt(100 * cpu_mean / window.seconds, 2),
+                        fmt(1e6 * cpu_mean / (window.seconds * RATE_HZ)),
+                        fmt(100 * prom_cpu / window.seconds, 1),
+                        f"{statistics.mean(rss):.1f} / {max(rss):.1f}",
+                        f"{codes.count(0)}/{n}",
+                    ]
                 )
                 if n == max(plan.fleet_sizes):
                     targets.append(
-                        (f"{n}-client fleet with zero loss", f"{total_s:,} / {total_p:,} stored, {lossy} clients with loss",
-                         (lossy == 0 and total_p > 0) if n >= 100 else None)
+                        (
+                            f"{n}-client fleet with zero loss",
+                            f"{total_s:,} / {total_p:,} stored, {lossy} clients with loss",
+                            (lossy == 0 and total_p > 0) if n >= 100 else None,
+                        )
                     )
     table.notes.append(
         "CPU per client tick = a client's CPU over the window / the ticks it was due in it (fixed costs"

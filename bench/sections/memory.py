@@ -10,6 +10,7 @@ produced, including the ones taken during the outage, was stored.
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
 
@@ -40,8 +41,14 @@ def run(ctx: Context) -> Section:
     with ctx.fake_tree("memory", CPU_TREE, update_ms=5.0) as fake, ctx.prometheus("memory") as prom:
         probe = ctx.path(f"{host}-probe")
         env = client_env(
-            write_url=prom.write_url, impl=method.impl, powercap_root=fake.root, interval_s=1.0 / RATE_HZ,
-            host=host, probe_out=probe, push_interval_s=plan.push_interval_s,
+            write_url=prom.write_url,
+            impl=method.impl,
+            powercap_root=fake.root,
+            interval_s=1.0 / RATE_HZ,
+            host=host,
+            probe_out=probe,
+            push_interval_s=plan.push_interval_s,
+            plan_env=plan.client_env,
         )
         client = Client(env, ctx.path(f"{host}.log")).start()
         started = time.time()
@@ -51,7 +58,9 @@ def run(ctx: Context) -> Section:
         try:
             wait_for_data(prom, [client], [method.selector(host)], timeout=60)
             _sample_rss(client.pid, plan.mem_steady_s, steady)
-            ctx.log(f"memory: steady RSS {statistics.median(steady):.1f} MB; stopping Prometheus for {plan.mem_outage_s:g}s")
+            ctx.log(
+                f"memory: steady RSS {statistics.median(steady):.1f} MB; stopping Prometheus for {plan.mem_outage_s:g}s"
+            )
             prom.stop()
             outage_start = time.time()
             _sample_rss(client.pid, plan.mem_outage_s, outage)
@@ -74,17 +83,32 @@ def run(ctx: Context) -> Section:
             rc = client.stop()
         produced = read_probe_records(probe.with_name(probe.name + ".records.json"))
         stored = count_stored(prom, method.data(f'host="{host}"'), time.time() - started + 120, at=time.time() + 60)
-        peak_buf = prom.query(f'max_over_time(monitoring_client_buffered_bytes{{host="{host}"}}[{int(time.time() - started) + 60}s])')
+        peak_buf = prom.query(
+            f'max_over_time(monitoring_client_buffered_bytes{{host="{host}"}}[{int(time.time() - started) + 60}s])'
+        )
         max_buffered = float(peak_buf[0]["value"][1]) if peak_buf else float("nan")
     table = Table(
         f"Client RSS at {RATE_HZ:g} Hz (MB)",
-        ["steady (median)", f"end of {plan.mem_outage_s:g} s outage", "peak during outage", "after catch-up (median)",
-         "peak buffered (self-metric)", "stored / produced", "exit"],
+        [
+            "steady (median)",
+            f"end of {plan.mem_outage_s:g} s outage",
+            "peak during outage",
+            "after catch-up (median)",
+            "peak buffered (self-metric)",
+            "stored / produced",
+            "exit",
+        ],
     )
     table.rows.append(
-        [fmt(statistics.median(steady)), fmt(outage[-1]), fmt(max(outage)), fmt(statistics.median(after)),
-         f"{max_buffered / 1e6:.2f} MB" if max_buffered == max_buffered else "n/a",
-         f"{stored:,} / {produced:,}", str(rc)]
+        [
+            fmt(statistics.median(steady)),
+            fmt(outage[-1]),
+            fmt(max(outage)),
+            fmt(statistics.median(after)),
+            f"{max_buffered / 1e6:.2f} MB" if math.isfinite(max_buffered) else "n/a",
+            f"{stored:,} / {produced:,}",
+            str(rc),
+        ]
     )
     table.notes.append(
         f"Backlog delivered {caught_up_s:.0f} s after Prometheus came back. Steady = {len(steady)} readings over"
@@ -93,7 +117,10 @@ def run(ctx: Context) -> Section:
     steady_mb = statistics.median(steady)
     targets = [
         ("steady RSS < 60 MB", f"{steady_mb:.1f} MB", steady_mb < 60),
-        (f"no loss across a {plan.mem_outage_s:g} s outage at 10 Hz", f"{stored:,} / {produced:,} stored",
-         stored == produced),
+        (
+            f"no loss across a {plan.mem_outage_s:g} s outage at 10 Hz",
+            f"{stored:,} / {produced:,} stored",
+            stored == produced,
+        ),
     ]
     return Section("memory", "Client memory and a receiver outage", __doc__.split("\n", 1)[1], [table], targets)

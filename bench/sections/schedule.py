@@ -26,8 +26,17 @@ def run(ctx: Context) -> Section:
     plan = ctx.plan
     sched = Table(
         f"Sampling schedule over {plan.sched_seconds:g} s",
-        ["rate", "method", "ticks due", "ticks taken", "taken", "achieved Hz", "lateness p50 (ms)",
-         "lateness p99 (ms)", "lateness max (ms)"],
+        [
+            "rate",
+            "method",
+            "ticks due",
+            "ticks taken",
+            "taken",
+            "achieved Hz",
+            "lateness p50 (ms)",
+            "lateness p99 (ms)",
+            "lateness max (ms)",
+        ],
     )
     stored_t = Table(
         "Samples stored in Prometheus / samples produced (whole run, SIGTERM at the end)",
@@ -42,8 +51,15 @@ def run(ctx: Context) -> Section:
                 host = f"sched-{key}-{rate:g}hz"
                 probe = ctx.path(f"{host}-probe")
                 env = client_env(
-                    write_url=prom.write_url, impl=method.impl, powercap_root=fake.root, interval_s=1.0 / rate,
-                    host=host, probe_out=probe, extra=method.env, push_interval_s=plan.push_interval_s,
+                    write_url=prom.write_url,
+                    impl=method.impl,
+                    powercap_root=fake.root,
+                    interval_s=1.0 / rate,
+                    host=host,
+                    probe_out=probe,
+                    extra=method.env,
+                    push_interval_s=plan.push_interval_s,
+                    plan_env=plan.client_env,
                 )
                 client = Client(env, ctx.path(f"{host}.log")).start()
                 started = time.time()
@@ -52,35 +68,63 @@ def run(ctx: Context) -> Section:
                     time.sleep(plan.sched_skip_s + plan.sched_seconds)
                 finally:
                     rc = client.stop()
-                stats: TickStats = read_probe_ticks(probe.with_name(probe.name + ".ticks.json"), skip_s=plan.sched_skip_s)
+                stats: TickStats = read_probe_ticks(
+                    probe.with_name(probe.name + ".ticks.json"), skip_s=plan.sched_skip_s
+                )
                 produced = read_probe_records(probe.with_name(probe.name + ".records.json"))
-                stored = count_stored(prom, method.data(f'host="{host}"'), time.time() - started + 120, at=time.time() + 60)
+                stored = count_stored(
+                    prom, method.data(f'host="{host}"'), time.time() - started + 120, at=time.time() + 60
+                )
                 seen_zones = zones if key == "ours" else zones - 1  # pyJoules 0.5.1 has no psys
                 ctx.log(
                     f"schedule: {rate:g} Hz {key}: {stats.taken}/{stats.due} ticks, p99 {stats.late(99):.3f} ms,"
                     f" stored {stored}/{produced}, exit {rc}"
                 )
                 sched.rows.append(
-                    [f"{rate:g} Hz", method.label, f"{stats.due:,}", f"{stats.taken:,}",
-                     f"{100 * stats.taken_fraction:.2f}%", fmt(stats.rate_hz), fmt(stats.late(50), 3),
-                     fmt(stats.late(99), 3), fmt(max(stats.lateness_ms), 3)]
+                    [
+                        f"{rate:g} Hz",
+                        method.label,
+                        f"{stats.due:,}",
+                        f"{stats.taken:,}",
+                        f"{100 * stats.taken_fraction:.2f}%",
+                        fmt(stats.rate_hz),
+                        fmt(stats.late(50), 3),
+                        fmt(stats.late(99), 3),
+                        fmt(max(stats.lateness_ms), 3),
+                    ]
                 )
                 stored_t.rows.append(
-                    [f"{rate:g} Hz", method.label, str(seen_zones), f"{produced:,}", f"{stored:,}",
-                     f"{100 * stored / produced:.3f}%" if produced else "n/a", str(rc)]
+                    [
+                        f"{rate:g} Hz",
+                        method.label,
+                        str(seen_zones),
+                        f"{produced:,}",
+                        f"{stored:,}",
+                        f"{100 * stored / produced:.3f}%" if produced else "n/a",
+                        str(rc),
+                    ]
                 )
                 if key == "ours" and rate == max(plan.sched_rates):
                     targets.append(
-                        (f">= 99.5% of ticks taken at {rate:g} Hz", f"{100 * stats.taken_fraction:.2f}%",
-                         stats.taken_fraction >= 0.995 if rate >= 1000 else None)
+                        (
+                            f">= 99.5% of ticks taken at {rate:g} Hz",
+                            f"{100 * stats.taken_fraction:.2f}%",
+                            stats.taken_fraction >= 0.995 if rate >= 1000 else None,
+                        )
                     )
                     targets.append(
-                        (f"p99 lateness < 2 ms at {rate:g} Hz", f"{stats.late(99):.3f} ms",
-                         stats.late(99) < 2.0 if rate >= 1000 else None)
+                        (
+                            f"p99 lateness < 2 ms at {rate:g} Hz",
+                            f"{stats.late(99):.3f} ms",
+                            stats.late(99) < 2.0 if rate >= 1000 else None,
+                        )
                     )
                     targets.append(
-                        (f"one client at {rate:g} Hz, all {zones} zones: stored / produced", f"{stored:,} / {produced:,}",
-                         None if rate < 1000 else stored == produced)
+                        (
+                            f"one client at {rate:g} Hz, all {zones} zones: stored / produced",
+                            f"{stored:,} / {produced:,}",
+                            None if rate < 1000 else stored == produced,
+                        )
                     )
     sched.notes.append(
         "The seed's method sleeps one interval after each measurement, so every tick starts late by the cost of"

@@ -1,0 +1,89 @@
+"""Where the time goes: CPU per sampling tick of cpu-pyjoules, split by the client's threads.
+
+The client is run behind the probe (which records each pipeline thread's OS thread id by name; its own
+cost is a clock read and two list appends per tick, charged to ``get_power``) on the CPU section's tree,
+and each thread's CPU is read from ``/proc/<pid>/task/<tid>/schedstat`` over a fixed window. Threads:
+``get_power`` (sampling), ``process_data`` (wrap correction, power, record dicts), ``batcher``
+(validation, ordering guard, grouping, protobuf + snappy), ``sender`` (HTTP), ``MainThread`` (waits for
+a stop signal), and any others (e.g. the health endpoint).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from bench.context import CPU_TREE, Context
+from bench.measure import count_stored, fmt
+from bench.processes import Client, client_env
+from bench.report import Section, Table
+from bench.sections.common import METHODS, wait_for_data
+
+ORDER = ("get_power", "process_data", "batcher", "sender", "MainThread")
+
+
+def _thread_cpu(pid: int) -> dict[int, float]:
+    out = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            out[int(task.name)] = int((task / "schedstat").read_text().split()[0]) / 1e9
+        except (OSError, ValueError):
+            continue
+    return out
+
+
+def run(ctx: Context) -> Section:
+    plan = ctx.plan
+    method = METHODS["ours"]
+    table = Table(
+        "cpu-pyjoules: µs of CPU per sampling tick, by thread",
+        ["rate", *ORDER, "other threads", "total"],
+    )
+    with ctx.fake_tree("threads", CPU_TREE, update_ms=1.0) as fake, ctx.prometheus("threads") as prom:
+        for rate in plan.cpu_rates:
+            host = f"threads-{rate:g}hz"
+            probe = ctx.path(f"{host}-probe")
+            env = client_env(
+                write_url=prom.write_url,
+                impl=method.impl,
+                powercap_root=fake.root,
+                interval_s=1.0 / rate,
+                host=host,
+                probe_out=probe,
+                push_interval_s=plan.push_interval_s,
+                plan_env=plan.client_env,
+            )
+            client = Client(env, ctx.path(f"{host}.log")).start()
+            try:
+                wait_for_data(prom, [client], [method.selector(host)], timeout=60)
+                time.sleep(plan.cpu_warmup_s)
+                names = {
+                    int(k): v for k, v in json.loads(probe.with_name(probe.name + ".threads.json").read_text()).items()
+                }
+                t0, c0 = time.time(), _thread_cpu(client.pid)
+                time.sleep(plan.cpu_window_s)
+                t1, c1 = time.time(), _thread_cpu(client.pid)
+            finally:
+                client.stop()
+            ticks = count_stored(prom, method.selector(host), t1 - t0, at=t1)
+            per: dict[str, float] = {}
+            for tid, cpu in c1.items():
+                name = names.get(tid, "other")
+                name = name if name in ORDER else "other"
+                per[name] = per.get(name, 0.0) + cpu - c0.get(tid, 0.0)
+            total = sum(per.values())
+            ctx.log(f"threads: {rate:g} Hz: " + ", ".join(f"{k} {1e6 * v / ticks:.0f}" for k, v in per.items()))
+            table.rows.append(
+                [
+                    f"{rate:g} Hz",
+                    *(fmt(1e6 * per.get(n, 0.0) / ticks) for n in ORDER),
+                    fmt(1e6 * per.get("other", 0.0) / ticks),
+                    fmt(1e6 * total / ticks),
+                ]
+            )
+    table.notes.append(
+        f"Window {plan.cpu_window_s:g} s after {plan.cpu_warmup_s:g} s of warm-up; divided by the ticks stored in"
+        " that window. Fixed costs per second (a push, wake-ups of idle threads) weigh most at low rates."
+    )
+    return Section("threads", "Where the time goes", __doc__.split("\n", 1)[1], [table], [])

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -45,7 +46,7 @@ CLIENT_CASES: list[tuple[str, str, str]] = [
     ("below RETRY_BASE_S", "RETRY_MAX_S", "0.1"),
     ("negative", "SHUTDOWN_TIMEOUT_S", "-5"),
     ("out of range", "HEALTH_PORT", "70000"),
-    ("not an address", "HEALTH_HOST", "no-such-host.invalid"),
+    ("not an address (with HEALTH_PORT set)", "HEALTH_HOST", "no-such-host.invalid"),
     ("negative", "SELF_METRICS_INTERVAL_S", "-1"),
     ("a file, not a directory", "SPOOL_DIR", "/etc/hostname"),
     ("not a size", "SPOOL_MAX_BYTES", "big"),
@@ -56,6 +57,7 @@ CLIENT_CASES: list[tuple[str, str, str]] = [
 CPU_CASES: list[tuple[str, str, str]] = [
     ("no RAPL tree there", "POWERCAP_ROOT", "/nonexistent/powercap"),
     ("invalid metric name", "METRIC_PREFIX", "9-bad"),
+    ("below 1 W", "MAX_ZONE_POWER_W", "0"),
 ]
 
 
@@ -102,34 +104,48 @@ def run_all(root: Path) -> list[dict[str, Any]]:
     rows: list[Outcome] = []
     with tempfile.TemporaryDirectory(prefix="rel-bad-input-") as tmpdir:
         tmp = Path(tmpdir)
-        closed = f"http://127.0.0.1:{free_port()}/api/v1/write"
-        # Short grace: a start-up check that passes means the process runs; SIGTERM then ends it with 0.
-        for label, var, value in CLIENT_CASES:
-            env = _base_env(tmp, closed)
-            env[var] = value
-            message, status = run_client(env, tmp, grace_s=3)
-            rows.append(Outcome(f"{var}: {label}", f"{var}={value}", message, status))
-
-        env = _base_env(tmp, closed)
-        message, status = run_client(env, tmp, grace_s=4)
-        rows.append(Outcome("receiver unreachable (nothing listens)", f"REMOTE_WRITE_URL={closed}", message, status))
-
-        https = closed.replace("http://", "https://")
-        rows.append(_https_to_http_case(tmp, https))
-
-        cpu_impl = root / "cpu-pyjoules" / "monitor_impl.py"
-        if cpu_impl.exists():
-            for label, var, value in CPU_CASES:
-                env = _base_env(tmp, closed)
-                env["MONITOR_IMPL"] = str(cpu_impl)
-                env[var] = value
-                message, status = run_client(env, tmp, grace_s=3)
-                rows.append(Outcome(f"cpu-pyjoules {var}: {label}", f"{var}={value}", message, status))
+        # A port bound but never listening: connections are refused, and no other process can take it
+        # meanwhile (a port that was merely free could be picked up by another test's server).
+        holder = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        holder.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{holder.getsockname()[1]}/api/v1/write"
+        try:
+            rows.extend(_client_rows(root, tmp, closed))
+        finally:
+            holder.close()
         rows.extend(env_file_cases(root, tmp))
     return [r.__dict__ for r in rows]
 
 
-def _https_to_http_case(tmp: Path, https_url: str) -> Outcome:
+def _client_rows(root: Path, tmp: Path, closed: str) -> list[Outcome]:
+    rows: list[Outcome] = []
+    # Short grace: a start-up check that passes means the process runs; SIGTERM then ends it with 0.
+    for label, var, value in CLIENT_CASES:
+        env = _base_env(tmp, closed)
+        if var == "HEALTH_HOST":
+            env["HEALTH_PORT"] = str(free_port())
+        env[var] = value
+        message, status = run_client(env, tmp, grace_s=3)
+        rows.append(Outcome(f"{var}: {label}", f"{var}={value}", message, status))
+
+    env = _base_env(tmp, closed)
+    message, status = run_client(env, tmp, grace_s=4)
+    rows.append(Outcome("receiver unreachable (nothing listens)", f"REMOTE_WRITE_URL={closed}", message, status))
+
+    rows.append(_https_to_http_case(tmp))
+
+    cpu_impl = root / "cpu-pyjoules" / "monitor_impl.py"
+    if cpu_impl.exists():
+        for label, var, value in CPU_CASES:
+            env = _base_env(tmp, closed)
+            env["MONITOR_IMPL"] = str(cpu_impl)
+            env[var] = value
+            message, status = run_client(env, tmp, grace_s=3)
+            rows.append(Outcome(f"cpu-pyjoules {var}: {label}", f"{var}={value}", message, status))
+    return rows
+
+
+def _https_to_http_case(tmp: Path) -> Outcome:
     """https:// to a receiver that speaks plain HTTP (a wrong scheme that passes validation)."""
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer

@@ -47,12 +47,6 @@ def stop_process(proc: subprocess.Popen, timeout: float = 15.0, signalled: bool 
     return proc.returncode
 
 
-def _lower_priority() -> None:
-    """Run the fake tree at nice 10: it stands in for hardware, whose counters cost the CPU nothing, so it
-    should not take a core from the client being measured when both want one at the same moment."""
-    os.nice(10)
-
-
 class FakeTree:
     """``python -m cpu_pyjoules.fake_powercap``: a powercap tree whose counters advance in real time.
 
@@ -102,8 +96,10 @@ class FakeTree:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=_lower_priority,
             )
+        # Nice 10: the fake tree stands in for hardware, whose counters cost the CPU nothing, so it should
+        # not take a core from the client being measured when both want one at the same moment.
+        os.setpriority(os.PRIO_PROCESS, self.proc.pid, 10)
 
         def moving() -> bool:
             if self.proc is not None and self.proc.poll() is not None:

@@ -38,11 +38,13 @@ class RateLimitedLog:
         self._clock = clock
         self._lock = threading.Lock()
         self._state: dict[str, _KeyState] = {}
+        self._totals: dict[str, int] = {}
 
     def report(self, key: str, message: str, count: int = 1) -> None:
         """Record ``count`` events of kind ``key``; ``message`` describes the latest one."""
         now = self._clock()
         with self._lock:
+            self._totals[key] = self._totals.get(key, 0) + count
             state = self._state.get(key)
             if state is None:
                 self._state[key] = _KeyState(now, count - 1, message)
@@ -54,6 +56,11 @@ class RateLimitedLog:
                     return
                 line = self._summary(key, state, now)
         self._logger.log(self._level, "%s", line)
+
+    def total(self, key: str) -> int:
+        """How many events of kind ``key`` were reported since start (logged or summarised)."""
+        with self._lock:
+            return self._totals.get(key, 0)
 
     def flush(self) -> None:
         """Log the pending summaries (at shutdown, so no suppressed count goes unreported)."""

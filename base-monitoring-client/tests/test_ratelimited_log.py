@@ -23,6 +23,7 @@ def test_first_logged_then_summarised(caplog: pytest.LogCaptureFixture) -> None:
         rl.report("bad", "after")
         rl.report("other", "x", count=3)
         rl.flush()
+    assert (rl.total("bad"), rl.total("other"), rl.total("never")) == (102, 3, 0)
     messages = [r.getMessage() for r in caplog.records]
     assert messages[2:] == [
         "x",

@@ -19,15 +19,23 @@ import threading
 import time
 from typing import Any, Callable, List, NamedTuple, Optional, Sequence, Tuple
 
+from monitoring_client.ratelimited_log import RateLimitedLog
+
 from cpu_pyjoules.rapl_discovery import RaplZone, discover_zones
 from cpu_pyjoules.rapl_reader import CounterGlitch, RaplReader
-from cpu_pyjoules.ratelimit import RateLimitedWarning
 from cpu_pyjoules.records import Record, RecordBuilder
 from cpu_pyjoules.schedule import AbsoluteSchedule
 from cpu_pyjoules.settings import Settings
 from cpu_pyjoules.wraparound import CounterTracker
 
 logger = logging.getLogger(__name__)
+
+# Kinds of rate-limited log lines (keys of RateLimitedLog, also the words of its periodic summaries).
+GLITCH = "unparsable counter readings"
+LATE = "late-tick reports"
+DROPPED = "impossible energy deltas"
+HELD_BACK = "merged samples"
+WARNING_PERIOD_S = 60.0
 
 RawReading = Tuple[int, int, List[int]]  # (monotonic ns, wall-clock ms, counters in zone order)
 
@@ -84,8 +92,7 @@ class Collector:
         self.wall_ns = wall_ns
         self.schedule: Optional[AbsoluteSchedule] = None
         self.samples = 0
-        self.glitches = RateLimitedWarning(logger, "unparsable RAPL counter text, sample skipped")
-        self.late = RateLimitedWarning(logger, "sampling ticks skipped because the collector ran late")
+        self.warnings = RateLimitedLog(logger, WARNING_PERIOD_S)
 
     def run(self, output_queue: "queue.Queue[Any]", scrape_interval_s: float, stop_event: threading.Event) -> None:
         try:
@@ -124,12 +131,13 @@ class Collector:
                     values = read()
                     t1 = monotonic_ns()
             except CounterGlitch as exc:
-                self.glitches.event(str(exc))
+                self.warnings.report(GLITCH, f"unparsable RAPL counter text, sample skipped: {exc}")
                 continue
             put(((t0 + t1) >> 1, wall_ns() // 1_000_000, values))
             self.samples += 1
             if schedule.skipped != skipped_seen:
-                self.late.event(count=schedule.skipped - skipped_seen)
+                missed = schedule.skipped - skipped_seen
+                self.warnings.report(LATE, f"{missed} sampling tick(s) skipped because the collector ran late", missed)
                 skipped_seen = schedule.skipped
 
 
@@ -146,12 +154,9 @@ class Processor:
         self.builder: Optional[RecordBuilder] = None
         self.last_wall_ms = -1
         self.records_out = 0
-        self.dropped = RateLimitedWarning(logger, "impossible RAPL energy deltas dropped")
-        self.held_back = RateLimitedWarning(
-            logger,
-            "samples merged into the next one because the wall clock did not advance",
-            level=logging.INFO,  # normal at kHz rates: timestamps have millisecond resolution
-        )
+        self.warnings = RateLimitedLog(logger, WARNING_PERIOD_S)
+        # Merged samples are normal at kHz rates (timestamps have millisecond resolution): INFO, not WARNING.
+        self.notices = RateLimitedLog(logger, WARNING_PERIOD_S, level=logging.INFO)
 
     def run(
         self, input_queue: "queue.Queue[Any]", output_queue: "queue.Queue[Any]", stop_event: threading.Event
@@ -222,7 +227,9 @@ class Processor:
             # Same millisecond as the previous sample (or the wall clock stepped back): a remote-write
             # receiver rejects non-increasing timestamps, so skip it; the trackers have not seen it, so
             # the next sample's interval includes this one and no energy is lost.
-            self.held_back.event(f"wall clock {wall_ms} ms <= previous {self.last_wall_ms} ms")
+            self.notices.report(
+                HELD_BACK, f"sample merged into the next one: wall clock {wall_ms} ms <= previous {self.last_wall_ms} ms"
+            )
             return
         self.last_wall_ms = wall_ms
         builder = self.builder
@@ -233,7 +240,9 @@ class Processor:
             if result is not None:
                 append(out, i, result[0], result[1], tracker.total_uj, wall_ms)
             elif tracker.dropped and tracker.suspect_ns == t_ns:
-                self.dropped.event(
-                    f"zone {self.zones[i].zone_id}: counter {values[i]} after {tracker.prev_raw} "
+                self.warnings.report(
+                    DROPPED,
+                    f"impossible RAPL energy delta dropped: zone {self.zones[i].zone_id}: "
+                    f"counter {values[i]} after {tracker.prev_raw} "
                     f"(range {tracker.max_range_uj}, ceiling {tracker.ceiling_w:g} W)"
                 )

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from cpu_pyjoules.pipeline import END, Collector, Processor, ZoneSetup
+from cpu_pyjoules.pipeline import DROPPED, END, HELD_BACK, Collector, Processor, ZoneSetup
 from cpu_pyjoules.rapl_discovery import RaplZone
 from cpu_pyjoules.settings import Settings
 from monitoring_client.errors import EnvironmentProblem
@@ -96,7 +96,7 @@ def test_same_millisecond_is_merged_into_the_next_sample():
     records, processor = run_processor(items)
     energy = by_series(records)[(f"{PREFIX}_energy_uj", "intel-rapl:0")]
     assert [(r["timestamp_ms"], r["value"]) for r in energy] == [(5_001, 25_000), (5_002, 25_000), (5_003, 50_000)]
-    assert processor.held_back.total == 2
+    assert processor.notices.total(HELD_BACK) == 2
     total = by_series(records)[(f"{PREFIX}_energy_joules_total", "intel-rapl:0")]
     assert total[-1]["value"] == pytest.approx(0.1)  # nothing lost
 
@@ -105,8 +105,8 @@ def test_impossible_delta_is_dropped_and_counted(caplog):
     zones = (zone("intel-rapl:0", "package-0", max_range=None),)
     items = [ZoneSetup(zones), (0, 1, [5_000_000]), (100 * MS, 2, [1_000]), (200 * MS, 3, [2_501_000]), END]
     records, processor = run_processor(items)
-    assert processor.dropped.total == 1
-    assert "impossible RAPL energy deltas dropped" in caplog.text
+    assert processor.warnings.total(DROPPED) == 1
+    assert "impossible RAPL energy delta dropped" in caplog.text
     assert all(r["value"] >= 0 for r in records)
 
 
@@ -189,4 +189,4 @@ def test_collector_and_processor_on_a_wrapping_tree(make_tree):
         duration_s = sum(e / p for e, p in zip(energy, power) if p > 0) / 1e6
         assert duration_s > 1
         assert sum(energy) / 1e6 / duration_s == pytest.approx(fz.watts, rel=0.02)
-    assert processor.dropped.total == 0
+    assert processor.warnings.total(DROPPED) == 0

@@ -27,9 +27,11 @@ def percentile(values: Sequence[float], q: float) -> float:
 class TickStats:
     """Rate and lateness of the ticks one client took, from the probe's record of its collector's ticks.
 
-    Due times follow the ideal absolute schedule ``t0 + k * interval``, where ``t0`` is the run's first
-    tick (which an absolute schedule takes at once, so it trails the schedule's start by a few µs). A
-    tick's lateness is the time since the latest due time before it. A schedule takes at most one tick
+    Due times follow the ideal absolute schedule ``t0 + k * interval``. ``t0`` comes from the run's first
+    tick, which an absolute schedule takes at once, moved back by :func:`due_phase` when later ticks show
+    that the first one was itself late; so lateness is measured from the earliest phase any tick reached,
+    and leaves out the few µs that even the quickest tick needs. A tick's lateness is the time since the
+    latest due time before it. A schedule takes at most one tick
     per due time, so ``taken`` = ticks / due times; the seed's loop takes fewer because it drifts.
     """
 
@@ -56,12 +58,14 @@ class TickStats:
         """Statistics of the ticks ``t_ns``; due times count from ``origin_ns`` (default: the first tick).
 
         Pass the very first tick of a run as the origin when leaving out a warm-up, so that due times stay
-        those of the schedule's start rather than of some later (itself late) tick.
+        those of the schedule's start rather than of some later (itself late) tick. The origin is then
+        corrected with :func:`due_phase`, because the first tick is itself a little late.
         """
         if len(t_ns) < 2:
             raise ValueError(f"need at least 2 ticks to measure a rate, got {len(t_ns)}")
         step = interval_s * 1e9
-        t0 = t_ns[0] if origin_ns is None else origin_ns
+        first = t_ns[0] if origin_ns is None else origin_ns
+        t0 = first + due_phase([t - first for t in t_ns], step)
         lateness = [((t - t0) % step) / 1e6 for t in t_ns]
         first_slot = int((t_ns[0] - t0) // step)
         last_slot = int((t_ns[-1] - t0) // step)
@@ -73,6 +77,30 @@ class TickStats:
             seconds=(t_ns[-1] - t_ns[0]) / 1e9,
             lateness_ms=lateness,
         )
+
+
+def due_phase(offsets_ns: Sequence[float], step_ns: float) -> float:
+    """Where the due times lie relative to the first tick: 0, or a little before it (a negative offset).
+
+    The first tick of a schedule is late too (by the cost of its first, cold reading), so later ticks that
+    ran with less delay appear *before* their due time, by up to that amount, and would otherwise wrap
+    around to a lateness of nearly a whole interval. Moving the due times earlier by ``d`` adds ``d`` to
+    every tick's lateness and takes a whole interval off each tick that appeared early by less than ``d``;
+    the ``d`` (at most a quarter interval) that minimises the mean lateness is returned, as ``-d``.
+    """
+    n = len(offsets_ns)
+    half = step_ns / 2
+    window = step_ns / 4
+    early = sorted(
+        (e for e in (((o + half) % step_ns) - half for o in offsets_ns) if -window <= e < 0),
+        reverse=True,
+    )
+    best_gain, best = 0.0, 0.0
+    for count, e in enumerate(early, start=1):
+        gain = step_ns * count / n + e  # interval saved per early tick, minus the shift added to every tick
+        if gain > best_gain:
+            best_gain, best = gain, e
+    return best
 
 
 def read_probe_ticks(path: Path, skip_s: float = 0.0) -> TickStats:

@@ -220,6 +220,18 @@ def env_url(
     return url
 
 
+def spool_directory(name: str, environ: Mapping[str, str] | None = None) -> Path | None:
+    """A directory for the on-disk spool, or None when unset (memory only). It may not exist yet (it is
+    created at start); an existing path must be a directory."""
+    raw = _raw(name, environ)
+    if raw is None:
+        return None
+    path = Path(raw.strip())
+    if path.exists() and not path.is_dir():
+        raise _invalid(name, raw, "a directory (created if missing), or unset to keep unsent data in memory only")
+    return path
+
+
 _LABEL_NAME_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 
 
@@ -247,6 +259,9 @@ class Config:
     health_port: int | None = None
     health_host: str = "127.0.0.1"
     self_metrics_interval_s: float = 10.0
+    spool_dir: Path | None = None
+    spool_max_bytes: int = 1024**3
+    spool_max_age_s: float = 3600.0
 
 
 def load_config(environ: Mapping[str, str] | None = None) -> Config:
@@ -341,6 +356,15 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
                 environ=env,
             ),
             defaults.self_metrics_interval_s,
+        ),
+        spool_dir=take(lambda: spool_directory("SPOOL_DIR", env), None),
+        spool_max_bytes=take(
+            lambda: env_bytes("SPOOL_MAX_BYTES", defaults.spool_max_bytes, minimum=64 * 1024, environ=env),
+            defaults.spool_max_bytes,
+        ),
+        spool_max_age_s=take(
+            lambda: env_float("SPOOL_MAX_AGE_S", defaults.spool_max_age_s, minimum=0, maximum=30 * 86400, environ=env),
+            defaults.spool_max_age_s,
         ),
     )
     if config.retry_max_s < config.retry_base_s:

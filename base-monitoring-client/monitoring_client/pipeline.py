@@ -34,6 +34,7 @@ from monitoring_client.ordering import OrderingGuard
 from monitoring_client.ratelimited_log import RateLimitedLog
 from monitoring_client.records import (
     BUFFER_FULL,
+    EXPIRED,
     OUT_OF_ORDER,
     SHUTDOWN_TIMEOUT,
     RecordNormalizer,
@@ -43,6 +44,7 @@ from monitoring_client.retry_policy import Backoff
 from monitoring_client.self_metrics import SelfMetrics
 from monitoring_client.send_buffer import MemoryBuffer, PayloadStore
 from monitoring_client.sender import Sender, redact_url
+from monitoring_client.spool import Spool, SpoolBuffer, SpoolCollector
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +52,21 @@ log = logging.getLogger(__name__)
 SEND_RESERVE_FRACTION = 0.5
 
 
-def build_store(config: Config) -> PayloadStore:
-    """The payload buffer. The seam for a persistent spool: choose it here from the configuration."""
-    return MemoryBuffer(config.max_retry_batches, config.max_buffer_bytes)
+def build_store(config: Config, on_drop: Callable[[str, Payload, str], None] | None = None) -> PayloadStore:
+    """The payload buffer: in memory, or with SPOOL_DIR on disk too (``SpoolBuffer``, opened in ``start``).
+
+    With a spool the memory bounds (MAX_RETRY_BATCHES, MAX_BUFFER_BYTES) only apply to payloads that could
+    not be written to disk; SPOOL_MAX_BYTES and SPOOL_MAX_AGE_S bound the files.
+    """
+    if config.spool_dir is None:
+        return MemoryBuffer(config.max_retry_batches, config.max_buffer_bytes)
+    spool = Spool(config.spool_dir, max_bytes=config.spool_max_bytes, max_age_s=config.spool_max_age_s)
+    return SpoolBuffer(
+        spool,
+        max_memory_payloads=config.max_retry_batches,
+        max_memory_bytes=config.max_buffer_bytes,
+        on_drop=on_drop,
+    )
 
 
 class Pipeline:
@@ -87,7 +101,7 @@ class Pipeline:
 
         self.metrics = SelfMetrics()
         self.health = HealthState()
-        self.store = build_store(config)
+        self.store = build_store(config, self._store_dropped)
         self.metrics.buffered_payloads.set_function(lambda: len(self.store))
         self.metrics.buffered_bytes.set_function(lambda: self.store.nbytes)
         self._drops = RateLimitedLog(log, 10.0)
@@ -115,6 +129,24 @@ class Pipeline:
     def _record_dropped(self, reason: str, detail: str, count: int = 1) -> None:
         self.metrics.dropped(reason, count)
         self._drops.report(f"dropped records ({reason})", f"dropped {count} record(s) ({reason}): {detail}", count)
+
+    def _store_dropped(self, reason: str, payload: Payload, detail: str) -> None:
+        """A payload the spool let go (a bound was reached, or its file was unreadable): counted like any drop."""
+        if reason in (BUFFER_FULL, EXPIRED):
+            self.health.overflow()
+        self._record_dropped(reason, f"{detail} ({payload.samples} samples)", payload.samples)
+
+    def _open_spool(self, store: SpoolBuffer) -> None:
+        """Queue what a previous run left (ahead of any new data) and seed the ordering guard with it.
+
+        The replayed payloads bypass the guard (they were checked when first encoded). Seeding the guard
+        with their newest timestamps makes new samples stamped earlier (the clock was set back while the
+        client was down) drop one by one, counted, instead of making the receiver refuse whole requests.
+        """
+        store.open()  # an unusable directory is not fatal: memory only, with a warning
+        for key, ts in store.newest_replayed_timestamps().items():
+            self.guard.accept(key, ts)
+        self.metrics.registry.register(SpoolCollector(store))
 
     # -- control -----------------------------------------------------------------------------------------
     def request_stop(self, reason: str = "stop requested") -> None:
@@ -163,6 +195,8 @@ class Pipeline:
     def start(self) -> None:
         """Start the health server (if configured) and the four threads."""
         cfg = self.config
+        if isinstance(self.store, SpoolBuffer):
+            self._open_spool(self.store)
         if cfg.health_port is not None:
             try:
                 self.health_server = HealthServer(cfg.health_host, cfg.health_port, self.health, self.metrics.registry)

@@ -32,6 +32,8 @@ OUT_OF_ORDER = "out_of_order"
 BUFFER_FULL = "buffer_full"
 REJECTED = "rejected"
 SHUTDOWN_TIMEOUT = "shutdown_timeout"
+EXPIRED = "expired"  # spooled longer than SPOOL_MAX_AGE_S
+CORRUPT = "corrupt"  # a spool file that could not be read back
 DROP_REASONS = (
     NOT_A_DICT,
     MISSING_KEY,
@@ -44,6 +46,8 @@ DROP_REASONS = (
     BUFFER_FULL,
     REJECTED,
     SHUTDOWN_TIMEOUT,
+    EXPIRED,
+    CORRUPT,
 )
 
 REQUIRED_KEYS = ("metric", "labels", "value", "timestamp_ms")

@@ -53,6 +53,23 @@ def _setup_logging(level: str) -> None:
     )
 
 
+def tune_switch_interval(scrape_interval_s: float) -> float:
+    """Let a sampling thread that wakes every few milliseconds get the interpreter lock back in time.
+
+    All threads of the client share one interpreter lock. A thread that wakes up while another one runs
+    Python code (the batcher encoding, the processor building records) waits until that one is made to
+    let go, after the switch interval: 5 ms by default, longer than a 1 kHz tick. Measured with
+    cpu-pyjoules at 1 kHz on 2 cores: 82-86% of ticks taken with 5 ms, 91-95% with 0.1 ms. For short
+    sampling intervals the switch interval is set to a twentieth of it (not below 0.1 ms, where the
+    switching itself starts to cost). Returns the value in force.
+    """
+    current = sys.getswitchinterval()
+    wanted = max(1e-4, scrape_interval_s / 20)
+    if wanted < current:
+        sys.setswitchinterval(wanted)
+    return sys.getswitchinterval()
+
+
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
     """Entry point; returns the exit status instead of exiting, so tests can call it."""
     args = _parse_args(argv)
@@ -63,6 +80,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         print(exc, file=sys.stderr)
         return exc.exit_status
     _setup_logging(config.log_level)
+    tune_switch_interval(config.scrape_interval_s)
 
     try:
         impl = load_impl(config.monitor_impl)

@@ -48,6 +48,11 @@ from monitoring_client.spool import Spool, SpoolBuffer, SpoolCollector
 
 log = logging.getLogger(__name__)
 
+# Put on the processed queue at shutdown to wake the batcher; never ingested.
+_WAKE = object()
+# Longest sleep of the main thread between checks for a stop request (signals interrupt it anyway).
+IDLE_WAKE_S = 5.0
+
 # Part of SHUTDOWN_TIMEOUT_S kept for sending: the implementation's threads may use the rest to return.
 SEND_RESERVE_FRACTION = 0.5
 
@@ -231,7 +236,9 @@ class Pipeline:
     def run(self) -> int:
         """Start, wait for a stop request, shut down in order; return the process exit status."""
         self.start()
-        while not self._shutdown.wait(0.5):
+        # Signals interrupt the wait (their handler sets the event); the timeout is only a safety net, long
+        # because every wake-up of an idle thread costs CPU.
+        while not self._shutdown.wait(IDLE_WAKE_S):
             pass
         self.shutdown()
         return self.exit_status
@@ -247,6 +254,10 @@ class Pipeline:
         self.process_stop.set()
         self._join("process_data", threads_deadline)
         self._batcher_stop.set()
+        try:  # wake the batcher, which sleeps until its next push: it drains the queue and flushes now
+            self.proc_queue.put_nowait(_WAKE)
+        except queue.Full:
+            pass  # it is busy with a full queue and sees the stop flag within its next round
         self._join("batcher", deadline - 0.5)
         self.sender.finish(deadline)
         self._join("sender", deadline + 0.5)
@@ -282,17 +293,22 @@ class Pipeline:
         while True:
             stopping = self._batcher_stop.is_set()
             try:
-                item = get(timeout=min(max(next_flush - self._clock(), 0.0), 0.25) if not stopping else 0.05)
+                # Sleep until the next push is due or records arrive; shutdown() wakes it with _WAKE.
+                item = get(timeout=max(next_flush - self._clock(), 0.0) if not stopping else 0.05)
             except queue.Empty:
+                item = None
+            if item is _WAKE:
                 item = None
             if item is not None:
                 self.ingest(item)
                 # Take whatever else is already waiting without blocking: fewer wake-ups per record.
                 for _ in range(10_000):
                     try:
-                        self.ingest(self.proc_queue.get_nowait())
+                        more = self.proc_queue.get_nowait()
                     except queue.Empty:
                         break
+                    if more is not _WAKE:
+                        self.ingest(more)
             now = self._clock()
             if stopping and item is None:
                 self.flush(with_self_metrics=cfg.self_metrics_interval_s > 0)

@@ -96,3 +96,16 @@ def test_crash_in_a_thread_exits_1_with_traceback() -> None:
     )
     assert result.returncode == 1
     assert "Traceback" in result.stderr and "RuntimeError: sensor exploded" in result.stderr
+
+
+def test_short_sampling_intervals_shorten_the_interpreter_switch_interval() -> None:
+    from monitoring_client.cli import tune_switch_interval
+
+    before = sys.getswitchinterval()
+    try:
+        sys.setswitchinterval(0.005)
+        assert tune_switch_interval(0.1) == 0.005  # 10 Hz: the default is short enough
+        assert abs(tune_switch_interval(0.01) - 0.0005) < 1e-9  # 100 Hz: a twentieth of the interval
+        assert abs(tune_switch_interval(0.001) - 0.0001) < 1e-9  # 1 kHz: not below 0.1 ms
+    finally:
+        sys.setswitchinterval(before)

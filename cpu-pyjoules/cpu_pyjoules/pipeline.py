@@ -19,25 +19,25 @@ import threading
 import time
 from typing import Any, Callable, List, NamedTuple, Optional, Sequence, Tuple
 
+from monitoring_client.errors import EnvironmentProblem
 from monitoring_client.ratelimited_log import RateLimitedLog
 
 from cpu_pyjoules.rapl_discovery import RaplZone, discover_zones
-from cpu_pyjoules.rapl_reader import CounterGlitch, RaplReader
+from cpu_pyjoules.rapl_reader import RaplReader
 from cpu_pyjoules.records import Record, RecordBuilder
+from cpu_pyjoules.sampler_process import SamplerProcess, use_process
+from cpu_pyjoules.sampling import RawReading, sample_ticks
 from cpu_pyjoules.schedule import AbsoluteSchedule
 from cpu_pyjoules.settings import Settings
 from cpu_pyjoules.wraparound import CounterTracker
 
 logger = logging.getLogger(__name__)
 
-# Kinds of rate-limited log lines (keys of RateLimitedLog, also the words of its periodic summaries).
-GLITCH = "unparsable counter readings"
-LATE = "late-tick reports"
+# Kinds of rate-limited log lines (keys of RateLimitedLog, also the words of its periodic summaries);
+# those of sampling (unparsable readings, late ticks) are in cpu_pyjoules.sampling.
 DROPPED = "impossible energy deltas"
 HELD_BACK = "merged samples"
 WARNING_PERIOD_S = 60.0
-
-RawReading = Tuple[int, int, List[int]]  # (monotonic ns, wall-clock ms, counters in zone order)
 
 
 class ZoneSetup(NamedTuple):
@@ -52,9 +52,6 @@ class _End:
 
 
 END = _End()  # last item on the raw queue: the collector has returned
-
-# Reading every counter takes some microseconds; one that took longer than this was interrupted.
-_SLOW_READ_NS = 1_000_000
 
 # Drain at most this many readings per batch, so the processor hands records on at least this often.
 _BATCH = 512
@@ -97,6 +94,9 @@ class Collector:
     def run(self, output_queue: "queue.Queue[Any]", scrape_interval_s: float, stop_event: threading.Event) -> None:
         try:
             zones = tuple(self.discover(self.settings.powercap_root))
+            if use_process(self.settings.sampler_process, scrape_interval_s):
+                self._relay_child(zones, output_queue, scrape_interval_s, stop_event)
+                return
             reader = self.open_reader([z.energy_path for z in zones])
             with reader:
                 logger.info(
@@ -115,30 +115,53 @@ class Collector:
         self, reader: RaplReader, output_queue: "queue.Queue[Any]", interval_s: float, stop_event: threading.Event
     ) -> None:
         schedule = self.schedule = AbsoluteSchedule(interval_s, clock=self.clock)
-        read = reader.read
         put = output_queue.put
-        monotonic_ns = self.monotonic_ns
-        wall_ns = self.wall_ns
-        skipped_seen = 0
-        for _ in schedule.ticks(stop_event):
-            try:
-                t0 = monotonic_ns()
-                values = read()
-                t1 = monotonic_ns()
-                if t1 - t0 > _SLOW_READ_NS:
-                    # Preempted mid-read: the time stamp would not match the counters. Read again.
-                    t0 = monotonic_ns()
-                    values = read()
-                    t1 = monotonic_ns()
-            except CounterGlitch as exc:
-                self.warnings.report(GLITCH, f"unparsable RAPL counter text, sample skipped: {exc}")
-                continue
-            put(((t0 + t1) >> 1, wall_ns() // 1_000_000, values))
+
+        def emit(reading: RawReading) -> None:
+            put(reading)
             self.samples += 1
-            if schedule.skipped != skipped_seen:
-                missed = schedule.skipped - skipped_seen
-                self.warnings.report(LATE, f"{missed} sampling tick(s) skipped because the collector ran late", missed)
-                skipped_seen = schedule.skipped
+
+        sample_ticks(
+            schedule, reader, emit, stop_event, self.warnings, monotonic_ns=self.monotonic_ns, wall_ns=self.wall_ns
+        )
+
+    def _relay_child(
+        self,
+        zones: Tuple[RaplZone, ...],
+        output_queue: "queue.Queue[Any]",
+        interval_s: float,
+        stop_event: threading.Event,
+    ) -> None:
+        """Sample in a child process (see ``sampler_process``) and pass its readings on unchanged."""
+        child = SamplerProcess([z.energy_path for z in zones], interval_s, realtime=self.settings.sampler_realtime)
+        logger.info(
+            "sampling %d RAPL zones under %s every %g s in a child process (pid %d): %s",
+            len(zones),
+            self.settings.powercap_root,
+            interval_s,
+            child.pid,
+            ", ".join(f"{z.zone_id}={z.component}" for z in zones),
+        )
+        def stop_child() -> None:  # closing the child's stdin is its stop signal
+            stop_event.wait()
+            child.stop()
+
+        threading.Thread(target=stop_child, name="sampler-stop", daemon=True).start()
+        try:
+            output_queue.put(ZoneSetup(zones))
+            put = output_queue.put
+            for reading in child.readings():
+                put(reading)
+                self.samples += 1
+            status = child.wait()
+        finally:
+            child.kill()
+        if status == EnvironmentProblem.exit_status:
+            raise EnvironmentProblem(
+                "The RAPL sampler process stopped because a counter could not be read (its message is above)."
+            )
+        if status != 0 or not stop_event.is_set():
+            raise RuntimeError(f"the RAPL sampler process (pid {child.pid}) ended unexpectedly with status {status}")
 
 
 class Processor:
@@ -146,7 +169,7 @@ class Processor:
 
     def __init__(self, settings: Settings, *, drain_grace_s: float = 2.0, clock: Callable[[], float] = time.monotonic):
         self.settings = settings
-        self.batch_period_s = 0.25
+        self.batch_period_s = 1.0
         self.drain_grace_s = drain_grace_s
         self.clock = clock
         self.zones: Tuple[RaplZone, ...] = ()
@@ -162,8 +185,10 @@ class Processor:
         self, input_queue: "queue.Queue[Any]", output_queue: "queue.Queue[Any]", stop_event: threading.Event
     ) -> None:
         # Readings are taken in batches every ``batch_period_s`` rather than one blocking get() per reading:
-        # waking a thread costs more CPU than handling a reading, and at 1 kHz that would double the
-        # cost of a tick. The delay this adds (<= 0.25 s) is well below the base client's push interval.
+        # waking a thread costs more CPU than handling a reading (about 0.1 ms per wake-up on a small VM),
+        # and at 1 kHz that would double the cost of a tick. One batch per second, the base client's default
+        # push interval, keeps wake-ups (here and in the batcher, which wakes for each batch) to one per
+        # second; records reach the receiver at most about two push intervals after they were read.
         ended = False
         stop_seen_at: Optional[float] = None
         while True:

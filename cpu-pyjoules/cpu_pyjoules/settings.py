@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Optional
 
-from monitoring_client.config import env_float, env_path, env_str
+from monitoring_client.config import env_bool, env_choice, env_float, env_path, env_str
 from monitoring_client.errors import ConfigError
 
 DEFAULT_POWERCAP_ROOT = Path("/sys/class/powercap")
@@ -33,10 +33,17 @@ class Settings:
     powercap_root: Path = DEFAULT_POWERCAP_ROOT
     metric_prefix: str = DEFAULT_METRIC_PREFIX
     max_zone_power_w: float = DEFAULT_MAX_ZONE_POWER_W
+    # Sample in a child process: "auto" (for intervals below 5 ms), "yes" or "no"; see sampler_process.
+    sampler_process: str = "auto"
+    # Ask for real-time scheduling of that child (needs CAP_SYS_NICE; a warning and no effect without it).
+    sampler_realtime: bool = False
 
 
 def load_settings(environ: Optional[Mapping[str, str]] = None) -> Settings:
-    """Read POWERCAP_ROOT, METRIC_PREFIX and MAX_ZONE_POWER_W; raise ConfigError on the first bad one."""
+    """Read POWERCAP_ROOT, METRIC_PREFIX, MAX_ZONE_POWER_W, SAMPLER_PROCESS and SAMPLER_REALTIME.
+
+    Raises ConfigError on the first bad one.
+    """
     env = os.environ if environ is None else environ
     root = env_path("POWERCAP_ROOT", DEFAULT_POWERCAP_ROOT, environ=env)
     prefix = env_str("METRIC_PREFIX", DEFAULT_METRIC_PREFIX, environ=env)
@@ -46,4 +53,12 @@ def load_settings(environ: Optional[Mapping[str, str]] = None) -> Settings:
             "(letters, digits, '_' or ':', not starting with a digit)"
         )
     ceiling = env_float("MAX_ZONE_POWER_W", DEFAULT_MAX_ZONE_POWER_W, minimum=1.0, maximum=1e6, environ=env)
-    return Settings(powercap_root=Path(root), metric_prefix=prefix, max_zone_power_w=float(ceiling))
+    sampler = env_choice("SAMPLER_PROCESS", "auto", ("auto", "yes", "no"), environ=env)
+    realtime = env_bool("SAMPLER_REALTIME", False, environ=env)
+    return Settings(
+        powercap_root=Path(root),
+        metric_prefix=prefix,
+        max_zone_power_w=float(ceiling),
+        sampler_process=sampler,
+        sampler_realtime=realtime,
+    )

@@ -31,6 +31,12 @@ def test_overrides(tmp_path):
     assert settings == Settings(powercap_root=tmp_path, metric_prefix="rapl:host_1", max_zone_power_w=350.0)
 
 
+def test_sampler_settings():
+    assert (Settings().sampler_process, Settings().sampler_realtime) == ("auto", False)
+    settings = load_settings({"SAMPLER_PROCESS": "YES", "SAMPLER_REALTIME": "true"})
+    assert (settings.sampler_process, settings.sampler_realtime) == ("yes", True)
+
+
 @pytest.mark.parametrize(
     "env, name",
     [
@@ -39,6 +45,8 @@ def test_overrides(tmp_path):
         ({"MAX_ZONE_POWER_W": "lots"}, "MAX_ZONE_POWER_W"),
         ({"MAX_ZONE_POWER_W": "0"}, "MAX_ZONE_POWER_W"),
         ({"MAX_ZONE_POWER_W": "-5"}, "MAX_ZONE_POWER_W"),
+        ({"SAMPLER_PROCESS": "sometimes"}, "SAMPLER_PROCESS"),
+        ({"SAMPLER_REALTIME": "perhaps"}, "SAMPLER_REALTIME"),
     ],
 )
 def test_bad_values_are_config_errors(env, name):

@@ -1,0 +1,64 @@
+"""The sampling loop: read every counter on each tick of an absolute schedule and hand the reading on.
+
+Shared by the collector thread (``pipeline.Collector``) and the sampler child process
+(``sampler_process``), so both stamp and check readings the same way. Kept free of heavy imports (no
+pyJoules, no protobuf) because the child process imports it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Callable, List, Tuple
+
+from monitoring_client.ratelimited_log import RateLimitedLog
+
+from cpu_pyjoules.rapl_reader import CounterGlitch, RaplReader
+from cpu_pyjoules.schedule import AbsoluteSchedule
+
+RawReading = Tuple[int, int, List[int]]  # (monotonic ns, wall-clock ms, counters in zone order)
+
+# Kinds of rate-limited log lines (keys of RateLimitedLog, also the words of its periodic summaries).
+GLITCH = "unparsable counter readings"
+LATE = "late-tick reports"
+
+# Reading every counter takes some microseconds; one that took longer than this was interrupted.
+SLOW_READ_NS = 1_000_000
+
+
+def sample_ticks(
+    schedule: AbsoluteSchedule,
+    reader: RaplReader,
+    emit: Callable[[RawReading], object],
+    stop_event: threading.Event,
+    warnings: RateLimitedLog,
+    *,
+    monotonic_ns: Callable[[], int] = time.monotonic_ns,
+    wall_ns: Callable[[], int] = time.time_ns,
+) -> None:
+    """Run ``schedule`` until ``stop_event``; on each tick ``emit((monotonic_ns, wall_ms, counters))``.
+
+    The reading is stamped with the midpoint of two monotonic clock reads around it; a read that was
+    preempted (slower than ``SLOW_READ_NS``) is redone so the stamp matches the counters. Unparsable
+    counter text skips the tick; ticks the schedule skipped because it ran late are reported. Both are
+    rate-limited warnings.
+    """
+    read = reader.read
+    skipped_seen = 0
+    for _ in schedule.ticks(stop_event):
+        try:
+            t0 = monotonic_ns()
+            values = read()
+            t1 = monotonic_ns()
+            if t1 - t0 > SLOW_READ_NS:
+                t0 = monotonic_ns()
+                values = read()
+                t1 = monotonic_ns()
+        except CounterGlitch as exc:
+            warnings.report(GLITCH, f"unparsable RAPL counter text, sample skipped: {exc}")
+            continue
+        emit(((t0 + t1) >> 1, wall_ns() // 1_000_000, values))
+        if schedule.skipped != skipped_seen:
+            missed = schedule.skipped - skipped_seen
+            warnings.report(LATE, f"{missed} sampling tick(s) skipped because the sampler ran late", missed)
+            skipped_seen = schedule.skipped

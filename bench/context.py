@@ -45,6 +45,7 @@ class Plan:
     mem_outage_s: float
     mem_after_s: float
     push_interval_s: float | None = None  # None: the client's default (1 s)
+    sched_variants: tuple[str, ...] = ("realtime",)  # also run cpu-pyjoules with SAMPLER_REALTIME at the top rate
     share_prometheus: bool = False  # one Prometheus for every section (saves start-ups in the smoke run)
     client_env: tuple[tuple[str, str], ...] = ()  # extra client settings (the smoke run retries sooner)
 
@@ -102,6 +103,7 @@ PLANS = {
         mem_after_s=1.0,
         push_interval_s=0.25,
         share_prometheus=True,
+        sched_variants=(),
         client_env=(("RETRY_BASE_S", "0.1"), ("RETRY_MAX_S", "0.5")),
     ),
 }

@@ -113,6 +113,17 @@ class CpuWindow:
         return self.wall_end - self.wall_start
 
 
+def steal_fraction(before: list[int], after: list[int]) -> float:
+    """Share of CPU time the hypervisor took from this VM between two :func:`cpu_times` readings."""
+    total = sum(after) - sum(before)
+    return (after[7] - before[7]) / total if total > 0 else 0.0
+
+
+def cpu_times(proc: Path = Path("/proc")) -> list[int]:
+    """The machine's CPU time counters from /proc/stat: user nice system idle iowait irq softirq steal."""
+    return [int(x) for x in (proc / "stat").read_text().splitlines()[0].split()[1:9]]
+
+
 def machine_cpu_seconds(proc: Path = Path("/proc")) -> float:
     """Busy CPU seconds of the whole machine (all cores) so far, from /proc/stat: to show what else ran."""
     first = (proc / "stat").read_text().splitlines()[0].split()

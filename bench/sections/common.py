@@ -43,6 +43,14 @@ METHODS = {
         '{__name__="pyjoules_remote_write_power_watts",zone="intel-rapl:0"}',
         tuple(f'{{__name__="pyjoules_remote_write_{m}"}}' for m in ("energy_uj", "power_watts", "energy_joules_total")),
     ),
+    "ours-rt": Method(
+        "ours-rt",
+        "cpu-pyjoules, SAMPLER_REALTIME=true",
+        CPU_IMPL,
+        '{__name__="pyjoules_remote_write_power_watts",zone="intel-rapl:0"}',
+        tuple(f'{{__name__="pyjoules_remote_write_{m}"}}' for m in ("energy_uj", "power_watts", "energy_joules_total")),
+        {"SAMPLER_REALTIME": "true"},
+    ),
     "seed": Method(
         "seed",
         "seed method (measure_energy per tick)",

@@ -5,7 +5,8 @@ cost is a clock read and two list appends per tick, charged to ``get_power``) on
 and each thread's CPU is read from ``/proc/<pid>/task/<tid>/schedstat`` over a fixed window. Threads:
 ``get_power`` (sampling), ``process_data`` (wrap correction, power, record dicts), ``batcher``
 (validation, ordering guard, grouping, protobuf + snappy), ``sender`` (HTTP), ``MainThread`` (waits for
-a stop signal), and any others (e.g. the health endpoint).
+a stop signal), any others (e.g. the health endpoint), and cpu-pyjoules's sampler child process, which
+samples above 200 Hz while ``get_power`` only relays its readings.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 from bench.context import CPU_TREE, Context
 from bench.measure import count_stored, fmt
 from bench.processes import Client, client_env
+from bench.procfs import cpu_seconds
 from bench.report import Section, Table
 from bench.sections.common import METHODS, wait_for_data
 
@@ -33,12 +35,17 @@ def _thread_cpu(pid: int) -> dict[int, float]:
     return out
 
 
+def _children_cpu(pid: int) -> float:
+    """CPU of the client's child processes (cpu-pyjoules's sampler process above 200 Hz)."""
+    return cpu_seconds(pid) - cpu_seconds(pid, include_children=False)
+
+
 def run(ctx: Context) -> Section:
     plan = ctx.plan
     method = METHODS["ours"]
     table = Table(
         "cpu-pyjoules: µs of CPU per sampling tick, by thread",
-        ["rate", *ORDER, "other threads", "total"],
+        ["rate", *ORDER, "other threads", "sampler process", "total"],
     )
     with ctx.fake_tree("threads", CPU_TREE, update_ms=1.0) as fake, ctx.prometheus("threads") as prom:
         for rate in plan.cpu_rates:
@@ -61,9 +68,9 @@ def run(ctx: Context) -> Section:
                 names = {
                     int(k): v for k, v in json.loads(probe.with_name(probe.name + ".threads.json").read_text()).items()
                 }
-                t0, c0 = time.time(), _thread_cpu(client.pid)
+                t0, c0, k0 = time.time(), _thread_cpu(client.pid), _children_cpu(client.pid)
                 time.sleep(plan.cpu_window_s)
-                t1, c1 = time.time(), _thread_cpu(client.pid)
+                t1, c1, k1 = time.time(), _thread_cpu(client.pid), _children_cpu(client.pid)
             finally:
                 client.stop()
             ticks = count_stored(prom, method.selector(host), t1 - t0, at=t1)
@@ -72,6 +79,7 @@ def run(ctx: Context) -> Section:
                 name = names.get(tid, "other")
                 name = name if name in ORDER else "other"
                 per[name] = per.get(name, 0.0) + cpu - c0.get(tid, 0.0)
+            per["sampler process"] = k1 - k0
             total = sum(per.values())
             ctx.log(f"threads: {rate:g} Hz: " + ", ".join(f"{k} {1e6 * v / ticks:.0f}" for k, v in per.items()))
             table.rows.append(
@@ -79,6 +87,7 @@ def run(ctx: Context) -> Section:
                     f"{rate:g} Hz",
                     *(fmt(1e6 * per.get(n, 0.0) / ticks) for n in ORDER),
                     fmt(1e6 * per.get("other", 0.0) / ticks),
+                    fmt(1e6 * per["sampler process"] / ticks),
                     fmt(1e6 * total / ticks),
                 ]
             )

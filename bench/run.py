@@ -14,6 +14,7 @@ the file given with --output).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import shutil
 import sys
 import tempfile
@@ -60,6 +61,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--workdir", type=Path, default=None, help="keep logs and data here (default: a temporary directory, removed)"
     )
     parser.add_argument("--outage-s", type=float, default=None, help="override the memory section's outage length")
+    parser.add_argument("--fleet-sizes", default=None, help="override the fleet sizes, e.g. 100 or 10,50,100")
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     return parser.parse_args(argv)
 
@@ -76,9 +78,9 @@ def main(argv: list[str] | None = None) -> int:
         return 3
     plan = PLANS["smoke" if args.smoke else "quick" if args.quick else "full"]
     if args.outage_s is not None:
-        import dataclasses
-
         plan = dataclasses.replace(plan, mem_outage_s=args.outage_s)
+    if args.fleet_sizes:
+        plan = dataclasses.replace(plan, fleet_sizes=tuple(int(n) for n in args.fleet_sizes.split(",")))
     output = args.output
     if output is None and set(names) == set(SECTIONS) and plan.mode == "full":
         output = DEFAULT_OUTPUT

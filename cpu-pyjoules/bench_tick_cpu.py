@@ -55,7 +55,8 @@ def steady_cpu(count: callable, seconds: float, warmup: float = 1.0) -> tuple:
 
 
 def run_ours(root: Path, interval: float, seconds: float) -> dict:
-    settings = Settings(powercap_root=root)
+    # The thread path (SAMPLER_PROCESS=no): this script times get_power + process_data inside this process.
+    settings = Settings(powercap_root=root, sampler_process="no")
     # The records queue is left to fill and read at the end: the base client's batcher is not measured.
     raw, out, stop = queue.Queue(), queue.Queue(), threading.Event()
     collector, processor = Collector(settings), Processor(settings)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import queue
 import threading
-import types
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -18,27 +16,9 @@ from monitoring_client.encoder import decode, iter_samples
 from monitoring_client.errors import EnvironmentProblem
 from monitoring_client.pipeline import Pipeline
 
+from inline_impl import impl
+
 TS = 1_700_000_000_000
-
-
-def impl(emit: Callable[[queue.Queue, float, threading.Event], None]) -> types.ModuleType:
-    """A seed-contract module whose collector runs ``emit`` and whose processor passes items through."""
-    module = types.ModuleType("fake_impl")
-
-    def get_power(output_queue: queue.Queue, scrape_interval_s: float, stop_event: threading.Event) -> None:
-        emit(output_queue, scrape_interval_s, stop_event)
-        stop_event.wait()
-
-    def process_data(input_queue: queue.Queue, output_queue: queue.Queue, stop_event: threading.Event) -> None:
-        while not (stop_event.is_set() and input_queue.empty()):
-            try:
-                output_queue.put(input_queue.get(timeout=0.05))
-            except queue.Empty:
-                pass
-
-    module.get_power = get_power  # type: ignore[attr-defined]
-    module.process_data = process_data  # type: ignore[attr-defined]
-    return module
 
 
 def rec(i: int, series: str = "a", ts: int | None = None) -> dict[str, Any]:

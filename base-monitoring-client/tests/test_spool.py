@@ -30,6 +30,8 @@ from monitoring_client.spool import (
     newest_timestamps,
 )
 
+from inline_impl import impl
+
 
 class Clock:
     def __init__(self, now: float = 1_700_000_000.0) -> None:
@@ -388,23 +390,12 @@ def test_spool_variables_are_parsed_and_validated(tmp_path: Path) -> None:
 
 def seq_impl(values: list[int], ts_of: Callable[[int], int] = lambda i: TS + i) -> types.ModuleType:
     """A seed-contract implementation emitting one sample per value, then idling until stopped."""
-    module = types.ModuleType("spool_test_impl")
 
-    def get_power(output_queue: queue.Queue, scrape_interval_s: float, stop_event: threading.Event) -> None:
+    def emit(output_queue: queue.Queue, _interval: float, _stop: threading.Event) -> None:
         for i in values:
             output_queue.put({"metric": "t_seq", "labels": {}, "value": float(i), "timestamp_ms": ts_of(i)})
-        stop_event.wait()
 
-    def process_data(input_queue: queue.Queue, output_queue: queue.Queue, stop_event: threading.Event) -> None:
-        while not (stop_event.is_set() and input_queue.empty()):
-            try:
-                output_queue.put(input_queue.get(timeout=0.05))
-            except queue.Empty:
-                pass
-
-    module.get_power = get_power  # type: ignore[attr-defined]
-    module.process_data = process_data  # type: ignore[attr-defined]
-    return module
+    return impl(emit)
 
 
 def spool_config(url: str, spool_dir: Path, **over: Any) -> Config:

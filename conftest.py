@@ -7,8 +7,8 @@ suite starts Prometheus the same way and nobody writes a second launcher.
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 

@@ -24,13 +24,11 @@ SETTINGS = load_settings()
 ZONES = probe_zones(SETTINGS.powercap_root)
 
 
-def get_power(output_queue: "queue.Queue[Any]", scrape_interval_s: float, stop_event: threading.Event) -> None:
+def get_power(output_queue: queue.Queue[Any], scrape_interval_s: float, stop_event: threading.Event) -> None:
     """Sample every RAPL counter every ``scrape_interval_s`` seconds until ``stop_event`` is set."""
     Collector(SETTINGS, discover=lambda _root: ZONES).run(output_queue, scrape_interval_s, stop_event)
 
 
-def process_data(
-    input_queue: "queue.Queue[Any]", output_queue: "queue.Queue[Any]", stop_event: threading.Event
-) -> None:
+def process_data(input_queue: queue.Queue[Any], output_queue: queue.Queue[Any], stop_event: threading.Event) -> None:
     """Turn raw counter readings into energy/power/total records until stopped and drained."""
     Processor(SETTINGS).run(input_queue, output_queue, stop_event)

@@ -20,9 +20,9 @@ import struct
 import threading
 import time
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable
 from urllib.parse import urlsplit
 
 # Hop-by-hop headers must not be relayed (RFC 9110 section 7.6.1); Content-Length is recomputed.
@@ -180,7 +180,7 @@ class FaultProxy:
             return list(self.exchanges)
 
     # -- lifecycle ---------------------------------------------------------------------------------
-    def start(self) -> "FaultProxy":
+    def start(self) -> FaultProxy:
         proxy = self
 
         class Handler(_ProxyHandler):
@@ -208,14 +208,16 @@ class FaultProxy:
             self._thread.join(timeout=10)
             self._thread = None
 
-    def __enter__(self) -> "FaultProxy":
+    def __enter__(self) -> FaultProxy:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
     # -- upstream ----------------------------------------------------------------------------------
-    def _forward(self, method: str, path: str, headers: list[tuple[str, str]], body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
+    def _forward(
+        self, method: str, path: str, headers: list[tuple[str, str]], body: bytes
+    ) -> tuple[int, list[tuple[str, str]], bytes]:
         conn = http.client.HTTPConnection(self.upstream_host, self.upstream_port, timeout=self._upstream_timeout)
         try:
             conn.request(method, path, body=body, headers=dict(headers))

@@ -144,7 +144,7 @@ class PrometheusServer:
     def count_samples(self, selector: str, window: str = "1h") -> int:
         return sum(len(v) for v in self.raw_samples(selector, window).values())
 
-    def __enter__(self) -> "PrometheusServer":
+    def __enter__(self) -> PrometheusServer:
         self.start()
         return self
 

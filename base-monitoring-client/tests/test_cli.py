@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from testkit.ports import free_port
 
 from monitoring_client import __version__
+from testkit.ports import free_port
 
 IMPLS = Path(__file__).resolve().parent / "impls"
 

@@ -10,10 +10,10 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from testkit.ports import free_port
-from testkit.wait import wait_until
 
 from monitoring_client.http_transport import HttpTransport, PostError, describe, proxied
+from testkit.ports import free_port
+from testkit.wait import wait_until
 
 HEADERS = {"Content-Type": "application/x-protobuf"}
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import requests
+
 from testkit.ports import free_port
 from testkit.prometheus import PrometheusServer
 from testkit.wait import GiveUp, wait_until

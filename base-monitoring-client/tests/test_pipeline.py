@@ -8,15 +8,14 @@ from typing import Any
 
 import pytest
 import requests
-from testkit.ports import free_port
-from testkit.wait import wait_until
+from inline_impl import impl
 
 from monitoring_client.config import Config
 from monitoring_client.encoder import decode, iter_samples
 from monitoring_client.errors import EnvironmentProblem
 from monitoring_client.pipeline import Pipeline
-
-from inline_impl import impl
+from testkit.ports import free_port
+from testkit.wait import wait_until
 
 TS = 1_700_000_000_000
 

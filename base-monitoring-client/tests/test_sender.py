@@ -8,8 +8,6 @@ import time
 from typing import Any
 
 import requests
-from testkit.ports import free_port
-from testkit.wait import wait_until
 
 from monitoring_client import __version__
 from monitoring_client.encoder import Encoder, SeriesSamples, decode, iter_samples
@@ -19,6 +17,8 @@ from monitoring_client.retry_policy import Backoff, Verdict
 from monitoring_client.self_metrics import SelfMetrics
 from monitoring_client.send_buffer import MemoryBuffer
 from monitoring_client.sender import Sender, redact_url
+from testkit.ports import free_port
+from testkit.wait import wait_until
 
 TS = 1_700_000_000_000
 

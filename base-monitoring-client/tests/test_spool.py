@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from testkit.wait import wait_until
+from inline_impl import impl
 
 from monitoring_client import spool as spool_mod
 from monitoring_client.config import Config, load_config
@@ -29,8 +29,7 @@ from monitoring_client.spool import (
     encode_file,
     newest_timestamps,
 )
-
-from inline_impl import impl
+from testkit.wait import wait_until
 
 
 class Clock:

@@ -36,9 +36,10 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, List, Mapping, Optional, Sequence, Union
+from typing import Union
 
 logger = logging.getLogger("cpu_pyjoules.fake_powercap")
 
@@ -54,14 +55,14 @@ IDLE_SHARE = 0.25
 WattsSpec = Union[str, Mapping[str, float]]
 
 
-def parse_watts(spec: WattsSpec) -> Dict[str, float]:
+def parse_watts(spec: WattsSpec) -> dict[str, float]:
     """``"package-0=25,core=15,dram=4"`` -> ``{"package-0": 25.0, "core": 15.0, "dram": 4.0}`` (order kept).
 
     Keys: ``package`` (every socket), ``package-N`` (socket N), ``core``, ``uncore``, ``dram`` (a sub-zone on
     every socket, numbered in the order given), ``psys``. Raises ValueError with a readable reason.
     """
     items = spec.items() if isinstance(spec, Mapping) else _split_spec(spec)
-    watts: Dict[str, float] = {}
+    watts: dict[str, float] = {}
     for key, value in items:
         key = key.strip()
         if not (key in SUBZONE_NAMES or key in ("package", "psys") or _is_package_n(key)):
@@ -78,7 +79,7 @@ def parse_watts(spec: WattsSpec) -> Dict[str, float]:
     return watts
 
 
-def _split_spec(spec: str) -> List[tuple]:
+def _split_spec(spec: str) -> list[tuple]:
     pairs = []
     for part in spec.split(","):
         if not part.strip():
@@ -133,16 +134,16 @@ class FakePowercap:
 
     def __init__(
         self,
-        root: Union[str, Path],
+        root: str | Path,
         watts: WattsSpec,
         *,
         sockets: int = 1,
-        wrap_joules: Optional[float] = None,
-        psys_watts: Optional[float] = None,
+        wrap_joules: float | None = None,
+        psys_watts: float | None = None,
         update_interval_s: float = 0.001,
         start_fraction: float = 0.5,
         follow_cpu_load: bool = False,
-        proc_stat: Union[str, Path] = "/proc/stat",
+        proc_stat: str | Path = "/proc/stat",
         clock: Callable[[], float] = time.monotonic,
         class_links: bool = True,
     ) -> None:
@@ -169,20 +170,20 @@ class FakePowercap:
         self.proc_stat = Path(proc_stat)
         self.clock = clock
         self.class_links = class_links
-        self.zones: Dict[str, FakeZone] = {}
+        self.zones: dict[str, FakeZone] = {}
         self.load_factor = 1.0
-        self._cpu_prev: Optional[tuple] = None
+        self._cpu_prev: tuple | None = None
         self._cpu_checked = float("-inf")
         self._lock = threading.Lock()
         self._lock_fd = -1
         self.updates = 0  # counter rewrites done by the thread
         self.longest_gap_s = 0.0  # longest time between two of them (a reader can be off by this much)
         self._stop = threading.Event()
-        self._thread: Optional[threading.Thread] = None
+        self._thread: threading.Thread | None = None
 
     # -- layout -------------------------------------------------------------------------------------------
 
-    def _layout(self) -> List[tuple]:
+    def _layout(self) -> list[tuple]:
         """``(zone_id, name, watts, relative directory)`` for every zone, in sysfs order."""
         subzones = [k for k in self.watts if k in SUBZONE_NAMES]
         default_package = self.watts.get("package", self.watts.get("package-0"))
@@ -200,7 +201,7 @@ class FakePowercap:
             out.append((top, "psys", self.watts["psys"], Path(CONTROL_TYPE, top)))
         return out
 
-    def build(self) -> "FakePowercap":
+    def build(self) -> FakePowercap:
         """Create (or re-create) the tree with the counters at their start values; returns self."""
         resolved = self.root.resolve()
         if resolved == Path("/sys") or Path("/sys") in resolved.parents:
@@ -288,7 +289,7 @@ class FakePowercap:
                 self.load_factor = IDLE_SHARE + (1 - IDLE_SHARE) * busy
         self._cpu_prev = (total, idle)
 
-    def start(self) -> "FakePowercap":
+    def start(self) -> FakePowercap:
         """Advance the counters in real time from a background thread (builds the tree if needed)."""
         if not self.zones:
             self.build()
@@ -331,7 +332,7 @@ class FakePowercap:
             os.close(self._lock_fd)  # releases the flock
             self._lock_fd = -1
 
-    def __enter__(self) -> "FakePowercap":
+    def __enter__(self) -> FakePowercap:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -357,7 +358,7 @@ class FakePowercap:
         return "\n".join(lines)
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m cpu_pyjoules.fake_powercap",
         description="Build a fake RAPL powercap tree in DIR and advance its counters in real time.",

@@ -17,10 +17,8 @@ import logging
 import queue
 import threading
 import time
-from typing import Any, Callable, List, NamedTuple, Optional, Sequence, Tuple
-
-from monitoring_client.errors import EnvironmentProblem
-from monitoring_client.ratelimited_log import RateLimitedLog
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 from cpu_pyjoules.rapl_discovery import RaplZone, discover_zones
 from cpu_pyjoules.rapl_reader import RaplReader
@@ -30,6 +28,8 @@ from cpu_pyjoules.sampling import RawReading, sample_ticks
 from cpu_pyjoules.schedule import AbsoluteSchedule
 from cpu_pyjoules.settings import Settings
 from cpu_pyjoules.wraparound import CounterTracker
+from monitoring_client.errors import EnvironmentProblem
+from monitoring_client.ratelimited_log import RateLimitedLog
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ WARNING_PERIOD_S = 60.0
 class ZoneSetup(NamedTuple):
     """First item on the raw queue: which zones the readings' values belong to, in order."""
 
-    zones: Tuple[RaplZone, ...]
+    zones: tuple[RaplZone, ...]
 
 
 class _End:
@@ -57,7 +57,7 @@ END = _End()  # last item on the raw queue: the collector has returned
 _BATCH = 512
 
 
-def probe_zones(root: Any) -> Tuple[RaplZone, ...]:
+def probe_zones(root: Any) -> tuple[RaplZone, ...]:
     """Discover the zones under ``root`` and check that every counter can be opened and read.
 
     Raises ``EnvironmentProblem`` otherwise. ``monitor_impl`` calls it at import time, so that a machine
@@ -76,7 +76,7 @@ class Collector:
         settings: Settings,
         *,
         discover: Callable[[Any], Sequence[RaplZone]] = discover_zones,
-        open_reader: Callable[[List[Any]], RaplReader] = RaplReader,
+        open_reader: Callable[[list[Any]], RaplReader] = RaplReader,
         clock: Callable[[], float] = time.monotonic,
         monotonic_ns: Callable[[], int] = time.monotonic_ns,
         wall_ns: Callable[[], int] = time.time_ns,
@@ -87,11 +87,11 @@ class Collector:
         self.clock = clock
         self.monotonic_ns = monotonic_ns
         self.wall_ns = wall_ns
-        self.schedule: Optional[AbsoluteSchedule] = None
+        self.schedule: AbsoluteSchedule | None = None
         self.samples = 0
         self.warnings = RateLimitedLog(logger, WARNING_PERIOD_S)
 
-    def run(self, output_queue: "queue.Queue[Any]", scrape_interval_s: float, stop_event: threading.Event) -> None:
+    def run(self, output_queue: queue.Queue[Any], scrape_interval_s: float, stop_event: threading.Event) -> None:
         try:
             zones = tuple(self.discover(self.settings.powercap_root))
             if use_process(self.settings.sampler_process, scrape_interval_s):
@@ -112,7 +112,7 @@ class Collector:
             output_queue.put(END)
 
     def _loop(
-        self, reader: RaplReader, output_queue: "queue.Queue[Any]", interval_s: float, stop_event: threading.Event
+        self, reader: RaplReader, output_queue: queue.Queue[Any], interval_s: float, stop_event: threading.Event
     ) -> None:
         schedule = self.schedule = AbsoluteSchedule(interval_s, clock=self.clock)
         put = output_queue.put
@@ -127,8 +127,8 @@ class Collector:
 
     def _relay_child(
         self,
-        zones: Tuple[RaplZone, ...],
-        output_queue: "queue.Queue[Any]",
+        zones: tuple[RaplZone, ...],
+        output_queue: queue.Queue[Any],
         interval_s: float,
         stop_event: threading.Event,
     ) -> None:
@@ -142,6 +142,7 @@ class Collector:
             child.pid,
             ", ".join(f"{z.zone_id}={z.component}" for z in zones),
         )
+
         def stop_child() -> None:  # closing the child's stdin is its stop signal
             stop_event.wait()
             child.stop()
@@ -172,28 +173,26 @@ class Processor:
         self.batch_period_s = 1.0
         self.drain_grace_s = drain_grace_s
         self.clock = clock
-        self.zones: Tuple[RaplZone, ...] = ()
-        self.trackers: List[CounterTracker] = []
-        self.builder: Optional[RecordBuilder] = None
+        self.zones: tuple[RaplZone, ...] = ()
+        self.trackers: list[CounterTracker] = []
+        self.builder: RecordBuilder | None = None
         self.last_wall_ms = -1
         self.records_out = 0
         self.warnings = RateLimitedLog(logger, WARNING_PERIOD_S)
         # Merged samples are normal at kHz rates (timestamps have millisecond resolution): INFO, not WARNING.
         self.notices = RateLimitedLog(logger, WARNING_PERIOD_S, level=logging.INFO)
 
-    def run(
-        self, input_queue: "queue.Queue[Any]", output_queue: "queue.Queue[Any]", stop_event: threading.Event
-    ) -> None:
+    def run(self, input_queue: queue.Queue[Any], output_queue: queue.Queue[Any], stop_event: threading.Event) -> None:
         # Readings are taken in batches every ``batch_period_s`` rather than one blocking get() per reading:
         # waking a thread costs more CPU than handling a reading (about 0.1 ms per wake-up on a small VM),
         # and at 1 kHz that would double the cost of a tick. One batch per second, the base client's default
         # push interval, keeps wake-ups (here and in the batcher, which wakes for each batch) to one per
         # second; records reach the receiver at most about two push intervals after they were read.
         ended = False
-        stop_seen_at: Optional[float] = None
+        stop_seen_at: float | None = None
         while True:
             stopping = stop_event.is_set()
-            batch: List[Any] = []
+            batch: list[Any] = []
             if not stopping:
                 stop_event.wait(self.batch_period_s)
             else:
@@ -209,7 +208,7 @@ class Processor:
                 if ended or self.clock() - stop_seen_at >= self.drain_grace_s:
                     return
 
-    def _drain(self, input_queue: "queue.Queue[Any]", output_queue: "queue.Queue[Any]", batch: List[Any]) -> bool:
+    def _drain(self, input_queue: queue.Queue[Any], output_queue: queue.Queue[Any], batch: list[Any]) -> bool:
         """Handle everything queued, in chunks of at most _BATCH readings; True if END was among them."""
         get_nowait = input_queue.get_nowait
         ended = False
@@ -224,9 +223,9 @@ class Processor:
             ended = self._handle(batch, output_queue) or ended
             batch = []
 
-    def _handle(self, batch: List[Any], output_queue: "queue.Queue[Any]") -> bool:
+    def _handle(self, batch: list[Any], output_queue: queue.Queue[Any]) -> bool:
         """Process a batch; put the records as one list. Returns True if END was in it."""
-        out: List[Record] = []
+        out: list[Record] = []
         ended = False
         for item in batch:
             if type(item) is tuple:
@@ -246,14 +245,15 @@ class Processor:
         self.trackers = [CounterTracker(z.max_energy_range_uj, ceiling) for z in zones]
         self.builder = RecordBuilder(zones, self.settings.metric_prefix)
 
-    def _reading(self, reading: RawReading, out: List[Record]) -> None:
+    def _reading(self, reading: RawReading, out: list[Record]) -> None:
         t_ns, wall_ms, values = reading
         if wall_ms <= self.last_wall_ms:
             # Same millisecond as the previous sample (or the wall clock stepped back): a remote-write
             # receiver rejects non-increasing timestamps, so skip it; the trackers have not seen it, so
             # the next sample's interval includes this one and no energy is lost.
             self.notices.report(
-                HELD_BACK, f"sample merged into the next one: wall clock {wall_ms} ms <= previous {self.last_wall_ms} ms"
+                HELD_BACK,
+                f"sample merged into the next one: wall clock {wall_ms} ms <= previous {self.last_wall_ms} ms",
             )
             return
         self.last_wall_ms = wall_ms
@@ -269,5 +269,5 @@ class Processor:
                     DROPPED,
                     f"impossible RAPL energy delta dropped: zone {self.zones[i].zone_id}: "
                     f"counter {values[i]} after {tracker.prev_raw} "
-                    f"(range {tracker.max_range_uj}, ceiling {tracker.ceiling_w:g} W)"
+                    f"(range {tracker.max_range_uj}, ceiling {tracker.ceiling_w:g} W)",
                 )

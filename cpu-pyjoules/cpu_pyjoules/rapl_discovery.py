@@ -16,10 +16,11 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, List, Optional, Union
+from typing import Union
 
 from cpu_pyjoules import rapl_errors
 
@@ -112,7 +113,7 @@ class PowercapRaplDevice(RaplDevice):  # type: ignore[misc, valid-type]
             domains = list(RaplDevice.available_domains())
         return domains + self._psys_domains()
 
-    def _psys_domains(self) -> List[RaplPsysDomain]:
+    def _psys_domains(self) -> list[RaplPsysDomain]:
         found = []
         for index in _top_level_indexes(self.api_dir):
             if _read_name(self.api_dir / f"{CONTROL_TYPE}:{index}") == PSYS_NAME:
@@ -126,7 +127,7 @@ class PowercapRaplDevice(RaplDevice):  # type: ignore[misc, valid-type]
             return str(RaplDevice._get_domain_file_name(self, domain))
 
     @property
-    def api_file_names(self) -> List[str]:
+    def api_file_names(self) -> list[str]:
         """The ``energy_uj`` path of each configured domain, in ``get_configured_domains()`` order."""
         if self._api_file_names is None:
             raise rapl_device.NotConfiguredDeviceException()
@@ -140,11 +141,11 @@ class RaplZone:
     zone_id: str  # sysfs zone id, unique on a host: "intel-rapl:0:1"
     component: str  # the zone's sysfs name: "package-0", "core", "uncore", "dram", "psys"
     energy_path: Path  # its energy_uj file
-    max_energy_range_uj: Optional[int]  # where the counter wraps; None if the tree does not say
+    max_energy_range_uj: int | None  # where the counter wraps; None if the tree does not say
     domain: object  # the pyJoules domain object (RaplPackageDomain(0), RaplPsysDomain(1), ...)
 
 
-def discover_zones(root: PathLike) -> List[RaplZone]:
+def discover_zones(root: PathLike) -> list[RaplZone]:
     """Every package/core/uncore/dram zone of every socket, plus psys, under ``root/intel-rapl``.
 
     Raises ``EnvironmentProblem`` when the tree is absent, holds no zone, or cannot be listed. Zones of the
@@ -187,7 +188,7 @@ def _zone_sort_key(zone_id: str) -> tuple:
     return tuple(int(part) for part in zone_id.split(":")[1:])
 
 
-def _top_level_indexes(api_dir: Path) -> List[int]:
+def _top_level_indexes(api_dir: Path) -> list[int]:
     indexes = []
     try:
         entries = os.listdir(api_dir)
@@ -200,14 +201,14 @@ def _top_level_indexes(api_dir: Path) -> List[int]:
     return sorted(indexes)
 
 
-def _read_name(zone_dir: Path) -> Optional[str]:
+def _read_name(zone_dir: Path) -> str | None:
     try:
         return (zone_dir / "name").read_text().strip()
     except (OSError, UnicodeDecodeError):
         return None
 
 
-def _read_max_range(zone_dir: Path) -> Optional[int]:
+def _read_max_range(zone_dir: Path) -> int | None:
     path = zone_dir / "max_energy_range_uj"
     try:
         value = int(path.read_text().strip())
@@ -235,7 +236,7 @@ def _warn_about_unreached_zones(api_dir: Path, monitored: set) -> None:
                 )
 
 
-def _sub_indexes(top: Path) -> List[int]:
+def _sub_indexes(top: Path) -> list[int]:
     try:
         entries = os.listdir(top)
     except OSError:

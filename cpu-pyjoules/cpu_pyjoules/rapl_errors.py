@@ -7,14 +7,13 @@ traceback): retrying cannot help, so the base client shuts down instead of spinn
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 from monitoring_client.errors import EnvironmentProblem
 
 _FAKE_HINT = "To try the client without RAPL, run `python -m cpu_pyjoules.fake_powercap DIR` and set POWERCAP_ROOT=DIR."
 
 
-def no_rapl(api_dir: Path, detail: Optional[str] = None) -> EnvironmentProblem:
+def no_rapl(api_dir: Path, detail: str | None = None) -> EnvironmentProblem:
     """No RAPL zone under ``api_dir``: wrong machine, missing driver or missing mount."""
     why = f" ({detail})" if detail else ""
     return EnvironmentProblem(

@@ -9,8 +9,8 @@ reads (the tests check this on the same tree); only the cost differs.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, List, Sequence
 
 from cpu_pyjoules import rapl_errors
 
@@ -32,7 +32,7 @@ class RaplReader:
 
     def __init__(self, paths: Sequence[Path], opener: Callable[..., int] = os.open) -> None:
         self.paths = [Path(p) for p in paths]
-        self._fds: List[int] = []
+        self._fds: list[int] = []
         try:
             for path in self.paths:
                 try:
@@ -50,7 +50,7 @@ class RaplReader:
             self.close()
             raise
 
-    def read(self) -> List[int]:
+    def read(self) -> list[int]:
         """Current counter of every zone in µJ. Hot path: one pread and one int() per zone.
 
         Raises ``EnvironmentProblem`` if a counter stops being readable, ``CounterGlitch`` on unparsable text.
@@ -79,7 +79,7 @@ class RaplReader:
             except OSError:
                 pass
 
-    def __enter__(self) -> "RaplReader":
+    def __enter__(self) -> RaplReader:
         return self
 
     def __exit__(self, *exc: object) -> None:

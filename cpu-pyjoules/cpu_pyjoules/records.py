@@ -11,11 +11,11 @@ shared by all of that zone's records: the hot path allocates only the record dic
 
 from __future__ import annotations
 
-from typing import Dict, List, Sequence
+from collections.abc import Sequence
 
 from cpu_pyjoules.rapl_discovery import RaplZone
 
-Record = Dict[str, object]
+Record = dict[str, object]
 
 
 def metric_names(prefix: str) -> tuple:
@@ -23,7 +23,7 @@ def metric_names(prefix: str) -> tuple:
     return (f"{prefix}_energy_uj", f"{prefix}_power_watts", f"{prefix}_energy_joules_total")
 
 
-def zone_labels(zone: RaplZone) -> Dict[str, str]:
+def zone_labels(zone: RaplZone) -> dict[str, str]:
     return {"component": zone.component, "zone": zone.zone_id}
 
 
@@ -32,10 +32,10 @@ class RecordBuilder:
 
     def __init__(self, zones: Sequence[RaplZone], prefix: str) -> None:
         self.energy_name, self.power_name, self.total_name = metric_names(prefix)
-        self.labels: List[Dict[str, str]] = [zone_labels(z) for z in zones]
+        self.labels: list[dict[str, str]] = [zone_labels(z) for z in zones]
 
     def append(
-        self, out: List[Record], zone_index: int, delta_uj: int, interval_ns: int, total_uj: int, timestamp_ms: int
+        self, out: list[Record], zone_index: int, delta_uj: int, interval_ns: int, total_uj: int, timestamp_ms: int
     ) -> None:
         labels = self.labels[zone_index]
         out.append(

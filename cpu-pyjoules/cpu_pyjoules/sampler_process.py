@@ -40,15 +40,15 @@ import sys
 import threading
 import time
 from array import array
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import IO, Callable, Iterator, Optional, Sequence
-
-from monitoring_client.errors import EnvironmentProblem
-from monitoring_client.ratelimited_log import RateLimitedLog
+from typing import IO
 
 from cpu_pyjoules.rapl_reader import RaplReader
 from cpu_pyjoules.sampling import RawReading, sample_ticks
 from cpu_pyjoules.schedule import AbsoluteSchedule
+from monitoring_client.errors import EnvironmentProblem
+from monitoring_client.ratelimited_log import RateLimitedLog
 
 logger = logging.getLogger(__name__)
 
@@ -116,7 +116,7 @@ class SamplerProcess:
             for i in range(0, len(values) - width + 1, width):
                 yield (values[i], values[i + 1], values[i + 2 : i + width].tolist())
 
-    def wait(self, timeout: Optional[float] = None) -> int:
+    def wait(self, timeout: float | None = None) -> int:
         return self.proc.wait(timeout)
 
     def kill(self) -> None:

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Callable, List, Tuple
-
-from monitoring_client.ratelimited_log import RateLimitedLog
+from collections.abc import Callable
 
 from cpu_pyjoules.rapl_reader import CounterGlitch, RaplReader
 from cpu_pyjoules.schedule import AbsoluteSchedule
+from monitoring_client.ratelimited_log import RateLimitedLog
 
-RawReading = Tuple[int, int, List[int]]  # (monotonic ns, wall-clock ms, counters in zone order)
+RawReading = tuple[int, int, list[int]]  # (monotonic ns, wall-clock ms, counters in zone order)
 
 # Kinds of rate-limited log lines (keys of RateLimitedLog, also the words of its periodic summaries).
 GLITCH = "unparsable counter readings"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from typing import Callable, Iterator, Optional
+from collections.abc import Callable, Iterator
 
 
 class AbsoluteSchedule:
@@ -32,14 +32,14 @@ class AbsoluteSchedule:
         interval_s: float,
         *,
         clock: Callable[[], float] = time.monotonic,
-        wait: Optional[Callable[[float], bool]] = None,
+        wait: Callable[[float], bool] | None = None,
     ) -> None:
         if not (interval_s > 0 and math.isfinite(interval_s)):
             raise ValueError(f"interval must be a positive number of seconds, got {interval_s!r}")
         self.interval_s = float(interval_s)
         self.clock = clock
         self.wait = wait
-        self.start: Optional[float] = None
+        self.start: float | None = None
         self.skipped = 0  # ticks never run because an earlier tick or a stall ran past their due time
         self.ran = 0
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Optional
 
 from monitoring_client.config import env_bool, env_choice, env_float, env_path, env_str
 from monitoring_client.errors import ConfigError
@@ -39,7 +39,7 @@ class Settings:
     sampler_realtime: bool = False
 
 
-def load_settings(environ: Optional[Mapping[str, str]] = None) -> Settings:
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read POWERCAP_ROOT, METRIC_PREFIX, MAX_ZONE_POWER_W, SAMPLER_PROCESS and SAMPLER_REALTIME.
 
     Raises ConfigError on the first bad one.

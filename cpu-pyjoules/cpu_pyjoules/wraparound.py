@@ -18,8 +18,6 @@ So no energy and no power is ever negative, and the running total is monotonic.
 
 from __future__ import annotations
 
-from typing import Optional, Tuple
-
 # The counter advances in steps (about 1 ms on real hardware, the update period in a fake tree); a very
 # short interval can contain a whole step. This much time at the ceiling is tolerated on top of the
 # interval so that such steps are not mistaken for impossible readings.
@@ -41,18 +39,18 @@ class CounterTracker:
         "wraps",
     )
 
-    def __init__(self, max_range_uj: Optional[int], ceiling_w: float) -> None:
+    def __init__(self, max_range_uj: int | None, ceiling_w: float) -> None:
         self.max_range_uj = max_range_uj if max_range_uj and max_range_uj > 0 else None
         self.ceiling_w = float(ceiling_w)
-        self.prev_raw: Optional[int] = None
+        self.prev_raw: int | None = None
         self.prev_ns = 0
-        self.suspect_raw: Optional[int] = None
+        self.suspect_raw: int | None = None
         self.suspect_ns = 0
         self.total_uj = 0  # exact sum of emitted deltas, µJ
         self.dropped = 0  # readings that produced an impossible delta
         self.wraps = 0  # wraps corrected
 
-    def _delta(self, raw: int, since_raw: int, dt_ns: int) -> Optional[int]:
+    def _delta(self, raw: int, since_raw: int, dt_ns: int) -> int | None:
         """Wrap-corrected delta in µJ, or None if impossible for an interval of ``dt_ns``."""
         if dt_ns <= 0:
             return None
@@ -68,7 +66,7 @@ class CounterTracker:
             return None
         return delta
 
-    def update(self, raw: int, t_ns: int) -> Optional[Tuple[int, int]]:
+    def update(self, raw: int, t_ns: int) -> tuple[int, int] | None:
         """Feed one reading taken at monotonic ``t_ns``; return ``(delta_uj, interval_ns)`` or None.
 
         None means nothing to emit: the first reading (a baseline), or an impossible one (counted in
@@ -86,7 +84,7 @@ class CounterTracker:
                 return delta, dt
         return self._update_slow(raw, t_ns)
 
-    def _update_slow(self, raw: int, t_ns: int) -> Optional[Tuple[int, int]]:
+    def _update_slow(self, raw: int, t_ns: int) -> tuple[int, int] | None:
         prev = self.prev_raw
         if prev is None:
             self.prev_raw = raw

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator, List
 
 import pytest
 
@@ -16,7 +16,7 @@ from cpu_pyjoules.fake_powercap import FakePowercap
 @pytest.fixture
 def make_tree(tmp_path: Path) -> Iterator[Callable[..., FakePowercap]]:
     """Build fake trees (closed at the end of the test); ``make_tree(watts, **options)``."""
-    made: List[FakePowercap] = []
+    made: list[FakePowercap] = []
 
     def make(
         watts: object = "package-0=25,core=15,dram=4", *, root: Path | None = None, **options: object

@@ -8,7 +8,6 @@ import threading
 import time
 
 import pytest
-from testkit.wait import wait_until
 
 from cpu_pyjoules.pipeline import END, Collector, Processor, ZoneSetup
 from cpu_pyjoules.rapl_discovery import discover_zones
@@ -16,6 +15,7 @@ from cpu_pyjoules.rapl_reader import RaplReader
 from cpu_pyjoules.sampler_process import FrameWriter, SamplerProcess, use_process
 from cpu_pyjoules.settings import Settings
 from monitoring_client.errors import EnvironmentProblem
+from testkit.wait import wait_until
 
 
 def drain(q: queue.Queue) -> list:

@@ -71,8 +71,16 @@ class Outcome:
 
 def run_client(env: dict[str, str], cwd: Path, *, grace_s: float = 4.0, max_lines: int = 6) -> tuple[str, str]:
     """Run the CLI; return (what it printed, exit status text). Still running after ``grace_s``: SIGTERM."""
-    proc = subprocess.Popen(client_command(), env=env, cwd=cwd, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        client_command(),
+        env=env,
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         out, err = proc.communicate(timeout=grace_s + 8)  # start-up errors come at once
         status = str(proc.returncode)
@@ -89,13 +97,15 @@ def run_client(env: dict[str, str], cwd: Path, *, grace_s: float = 4.0, max_line
 
 def _base_env(tmp: Path, url: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SEQ_", "SPOOL_"))}
-    env.update({
-        "REMOTE_WRITE_URL": url,
-        "MONITOR_IMPL": str(SEQ_IMPL),
-        "SEQ_LEDGER": str(tmp / "ledger.json"),
-        "HOST_LABEL": "bad-input",
-        "PYTHONUNBUFFERED": "1",
-    })
+    env.update(
+        {
+            "REMOTE_WRITE_URL": url,
+            "MONITOR_IMPL": str(SEQ_IMPL),
+            "SEQ_LEDGER": str(tmp / "ledger.json"),
+            "HOST_LABEL": "bad-input",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     return env
 
 
@@ -160,8 +170,9 @@ def _https_to_http_case(tmp: Path) -> Outcome:
     try:
         url = f"https://127.0.0.1:{server.server_address[1]}/api/v1/write"
         message, status = run_client(_base_env(tmp, url), tmp, grace_s=4)
-        return Outcome("wrong scheme for the receiver (https to plain HTTP)", f"REMOTE_WRITE_URL={url}", message,
-                       status)
+        return Outcome(
+            "wrong scheme for the receiver (https to plain HTTP)", f"REMOTE_WRITE_URL={url}", message, status
+        )
     finally:
         server.shutdown()
         server.server_close()
@@ -196,9 +207,15 @@ def env_file_cases(root: Path, tmp: Path) -> list[Outcome]:
         env_path.write_text(base.rstrip("\n") + "\n" + line + "\n")
         env = {k: v for k, v in os.environ.items()}
         # --print-command: parse .env and run the checks, then print the compose command instead of running it.
-        proc = subprocess.run(["bash", str(scratch / "docker-compose_helper.sh"), "--print-command", "config"],
-                              cwd=scratch, env=env, capture_output=True, text=True, timeout=60,
-                              stdin=subprocess.DEVNULL)
+        proc = subprocess.run(
+            ["bash", str(scratch / "docker-compose_helper.sh"), "--print-command", "config"],
+            cwd=scratch,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            stdin=subprocess.DEVNULL,
+        )
         text = (proc.stderr or "").strip().replace(str(scratch) + "/", "")
         if proc.returncode == 0:
             text = (text + "\n" if text else "") + "(accepted; stdout: " + proc.stdout.strip()[:200] + ")"

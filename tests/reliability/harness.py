@@ -12,9 +12,10 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from testkit.prometheus import PrometheusServer
 from testkit.wait import GiveUp, wait_until
@@ -44,7 +45,7 @@ class ClientProcess:
         self.proc: subprocess.Popen[bytes] | None = None
         self.returncode: int | None = None
 
-    def start(self) -> "ClientProcess":
+    def start(self) -> ClientProcess:
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
         try:
             self.proc = subprocess.Popen(
@@ -84,7 +85,9 @@ class ClientProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(timeout=10)
-                raise AssertionError(f"{self.name} ignored {signal.Signals(sig).name} for {timeout}s:\n{self.log_tail()}")
+                raise AssertionError(
+                    f"{self.name} ignored {signal.Signals(sig).name} for {timeout}s:\n{self.log_tail()}"
+                )
         self.returncode = self.proc.returncode
         return self.returncode
 

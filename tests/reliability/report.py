@@ -21,9 +21,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
@@ -71,22 +72,30 @@ SIGKILL_REPEATS = 5
 def sigkill_rows() -> list[dict[str, Any]]:
     rows = []
     for push in SIGKILL_PUSH_INTERVALS:
-        runs = [run_scenario(f"sigkill_push_{push:g}s_{i + 1}", scenarios.client_sigkill,
-                             {"push_interval_s": push, "scrape_interval_s": 0.05}) for i in range(SIGKILL_REPEATS)]
+        runs = [
+            run_scenario(
+                f"sigkill_push_{push:g}s_{i + 1}",
+                scenarios.client_sigkill,
+                {"push_interval_s": push, "scrape_interval_s": 0.05},
+            )
+            for i in range(SIGKILL_REPEATS)
+        ]
         ok = [r for r in runs if "error" not in r]
         lost_ticks = sorted(max(r["details"]["lost_per_series"].values(), default=0) for r in ok)
-        rows.append({
-            "push_interval_s": push,
-            "runs": len(runs),
-            "failed_runs": len(runs) - len(ok),
-            "bound_ticks": ok[0]["details"]["bound_per_series"] if ok else None,
-            "lost_ticks": lost_ticks,
-            "lost_samples_total": sum(r["lost"] for r in ok),
-            "produced_total": sum(r["produced"] for r in ok),
-            "duplicated_total": sum(r["duplicated"] for r in ok),
-            "within_bound": all(r["lost"] <= r["allowed_loss"] for r in ok) and len(ok) == len(runs),
-            "recover_s_max": max((r["recover_s"] for r in ok), default=None),
-        })
+        rows.append(
+            {
+                "push_interval_s": push,
+                "runs": len(runs),
+                "failed_runs": len(runs) - len(ok),
+                "bound_ticks": ok[0]["details"]["bound_per_series"] if ok else None,
+                "lost_ticks": lost_ticks,
+                "lost_samples_total": sum(r["lost"] for r in ok),
+                "produced_total": sum(r["produced"] for r in ok),
+                "duplicated_total": sum(r["duplicated"] for r in ok),
+                "within_bound": all(r["lost"] <= r["allowed_loss"] for r in ok) and len(ok) == len(runs),
+                "recover_s_max": max((r["recover_s"] for r in ok), default=None),
+            }
+        )
     return rows
 
 
@@ -105,9 +114,14 @@ def spool_write_cost(samples: int = 200, payload_bytes: int = 4000) -> dict[str,
             times.append(time.perf_counter() - started)
             spool.remove(entry)
     times.sort()
-    return {"writes": samples, "payload_bytes": payload_bytes,
-            "p50_ms": round(times[len(times) // 2] * 1000, 3), "p99_ms": round(times[int(len(times) * 0.99)] * 1000, 3),
-            "max_ms": round(times[-1] * 1000, 3), "filesystem_dir": tempfile.gettempdir()}
+    return {
+        "writes": samples,
+        "payload_bytes": payload_bytes,
+        "p50_ms": round(times[len(times) // 2] * 1000, 3),
+        "p99_ms": round(times[int(len(times) * 0.99)] * 1000, 3),
+        "max_ms": round(times[-1] * 1000, 3),
+        "filesystem_dir": tempfile.gettempdir(),
+    }
 
 
 def run_scenario(name: str, func: Callable[..., Result], kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -122,8 +136,10 @@ def run_scenario(name: str, func: Callable[..., Result], kwargs: dict[str, Any])
         except Exception as exc:  # noqa: BLE001 - a failed scenario is a figure too
             out = {"name": name, "title": name, "error": f"{type(exc).__name__}: {exc}"[:2000]}
     out["duration_s"] = round(time.monotonic() - started, 1)
-    print(f"[report] {name}: {json.dumps({k: out.get(k) for k in ('produced', 'stored', 'lost', 'duplicated', 'recover_s', 'error')})}",
-          flush=True)
+    print(
+        f"[report] {name}: {json.dumps({k: out.get(k) for k in ('produced', 'stored', 'lost', 'duplicated', 'recover_s', 'error')})}",
+        flush=True,
+    )
     return out
 
 
@@ -134,8 +150,9 @@ def environment() -> dict[str, str]:
         first = subprocess.run([prom, "--version"], capture_output=True, text=True).stdout.splitlines()
         version = first[0] if first else "unknown"
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                                text=True).stdout.strip()
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
     except OSError:
         commit = "unknown"
     return {
@@ -155,7 +172,7 @@ def _verdict(r: dict[str, Any]) -> str:
         return "FAILED to run"
     if (r.get("details") or {}).get("comparison_only"):
         return "for comparison only"
-    ok = (r["lost"] <= r["allowed_loss"] and r["duplicated"] == 0 and r["ordered"] and r["exit_status"] == 0)
+    ok = r["lost"] <= r["allowed_loss"] and r["duplicated"] == 0 and r["ordered"] and r["exit_status"] == 0
     return "meets target" if ok else "MISSES target"
 
 
@@ -217,19 +234,25 @@ def render_summary(sections: dict[str, Any]) -> list[str]:
     if scen:
         met = [r for r in ran if _verdict(r) == "meets target"]
         failed = sum(1 for r in scen if "error" in r)
-        out.append(f"- Fault-injection scenarios meeting their target: {len(met)} of {len(ran)}"
-                   + (f" ({failed} more failed to run)" if failed else "")
-                   + f"; duplicates stored across all of them: {sum(r['duplicated'] for r in ran)}.")
+        out.append(
+            f"- Fault-injection scenarios meeting their target: {len(met)} of {len(ran)}"
+            + (f" ({failed} more failed to run)" if failed else "")
+            + f"; duplicates stored across all of them: {sum(r['duplicated'] for r in ran)}."
+        )
     long = (sections.get("long") or {}).get("rows", [])
     if long and "error" not in long[0]:
         r = long[0]
-        out.append(f"- 10-minute outage at the default rates: {r['lost']} of {r['produced']} samples lost,"
-                   f" {r['duplicated']} duplicated, recovered {_num(r['recover_s'])} s after the receiver was back.")
+        out.append(
+            f"- 10-minute outage at the default rates: {r['lost']} of {r['produced']} samples lost,"
+            f" {r['duplicated']} duplicated, recovered {_num(r['recover_s'])} s after the receiver was back."
+        )
     kill = (sections.get("sigkill") or {}).get("rows", [])
     for r in kill:
         worst = max(r["lost_ticks"], default=0)
-        out.append(f"- SIGKILL with the spool, PUSH_INTERVAL_S={r['push_interval_s']:g}: at most {worst} ticks lost per"
-                   f" kill over {r['runs']} kills (bound {r['bound_ticks']}), {r['duplicated_total']} duplicated.")
+        out.append(
+            f"- SIGKILL with the spool, PUSH_INTERVAL_S={r['push_interval_s']:g}: at most {worst} ticks lost per"
+            f" kill over {r['runs']} kills (bound {r['bound_ticks']}), {r['duplicated_total']} duplicated."
+        )
     out.append("")
     return out
 
@@ -238,8 +261,7 @@ def render(data: dict[str, Any]) -> str:
     lines = [
         "# Reliability report",
         "",
-        "<!-- Generated by `tests/reliability/report.py`. "
-        "Do not edit by hand: re-run the script. -->",
+        "<!-- Generated by `tests/reliability/report.py`. Do not edit by hand: re-run the script. -->",
         "",
         "Generated by `.venv/bin/python tests/reliability/report.py` (add `--long` for the 10-minute outage)",
         "from actual runs of the fault-injection scenarios in `tests/reliability/` (the same code the test",
@@ -262,64 +284,85 @@ def render(data: dict[str, Any]) -> str:
     scen = sections.get("scenarios")
     lines += ["## Fault-injection scenarios", ""]
     if scen:
-        lines += [f"Measured {scen['env']['date']} (commit {scen['env']['commit']}, {scen['env']['prometheus']},",
-                  f"Python {scen['env']['python']}, {scen['env']['machine']}).", ""]
+        lines += [
+            f"Measured {scen['env']['date']} (commit {scen['env']['commit']}, {scen['env']['prometheus']},",
+            f"Python {scen['env']['python']}, {scen['env']['machine']}).",
+            "",
+        ]
         lines += render_scenarios(scen["rows"])
-        lines += ["", "Where a loss is allowed, and why:", "",
-                  "- *SIGKILL with the spool*: the samples not yet handed to the sender (grouped since the last",
-                  "  push, plus the tick in transit); everything handed over survives in SPOOL_DIR. The row",
-                  "  without a spool shows what the spool saves.",
-                  "- *400 among good ones*: exactly the samples of the refused request (the proxy decodes the",
-                  "  request it refused); the client drops it as `rejected` and every later sample arrives.",
-                  "- *clock steps back*: samples stamped at or before the last one accepted for their series",
-                  "  are dropped by the ordering guard and counted (`out_of_order`), so Prometheus never refuses",
-                  "  a whole request; the stored series stay strictly ordered.",
-                  "- *counter wraps*: produced is what cpu-pyjoules handed to the client",
-                  "  (`monitoring_client_samples_received_total`); the details compare the stored energy with",
-                  "  the energy the fake powercap tree really drew, across the wraps."]
+        lines += [
+            "",
+            "Where a loss is allowed, and why:",
+            "",
+            "- *SIGKILL with the spool*: the samples not yet handed to the sender (grouped since the last",
+            "  push, plus the tick in transit); everything handed over survives in SPOOL_DIR. The row",
+            "  without a spool shows what the spool saves.",
+            "- *400 among good ones*: exactly the samples of the refused request (the proxy decodes the",
+            "  request it refused); the client drops it as `rejected` and every later sample arrives.",
+            "- *clock steps back*: samples stamped at or before the last one accepted for their series",
+            "  are dropped by the ordering guard and counted (`out_of_order`), so Prometheus never refuses",
+            "  a whole request; the stored series stay strictly ordered.",
+            "- *counter wraps*: produced is what cpu-pyjoules handed to the client",
+            "  (`monitoring_client_samples_received_total`); the details compare the stored energy with",
+            "  the energy the fake powercap tree really drew, across the wraps.",
+        ]
     else:
         lines.append("Not run yet.")
     lines += ["", "## Client SIGKILL with the spool: loss against the push interval", ""]
     kill = sections.get("sigkill")
     if kill:
-        lines += [f"Measured {kill['env']['date']} (commit {kill['env']['commit']}). The client is killed with",
-                  "SIGKILL while the receiver is down (so a backlog is spooled), restarted with the same SPOOL_DIR,",
-                  "and the receiver comes back. What the kill can take is what was not yet handed to the sender:",
-                  "the samples grouped since the last push (at most one push interval) plus the tick in transit in the",
-                  "queues; the bound below is those ticks. Ticks every",
-                  f"0.05 s, 3 series, {SIGKILL_REPEATS} kills per row at random points of the push cycle.", "",
-                  "| PUSH_INTERVAL_S | bound (ticks) | ticks lost per kill (sorted) | samples lost / produced | duplicated | within bound | slowest recovery (s) |",
-                  "|---:|---:|---|---:|---:|---|---:|"]
+        lines += [
+            f"Measured {kill['env']['date']} (commit {kill['env']['commit']}). The client is killed with",
+            "SIGKILL while the receiver is down (so a backlog is spooled), restarted with the same SPOOL_DIR,",
+            "and the receiver comes back. What the kill can take is what was not yet handed to the sender:",
+            "the samples grouped since the last push (at most one push interval) plus the tick in transit in the",
+            "queues; the bound below is those ticks. Ticks every",
+            f"0.05 s, 3 series, {SIGKILL_REPEATS} kills per row at random points of the push cycle.",
+            "",
+            "| PUSH_INTERVAL_S | bound (ticks) | ticks lost per kill (sorted) | samples lost / produced | duplicated | within bound | slowest recovery (s) |",
+            "|---:|---:|---|---:|---:|---|---:|",
+        ]
         for r in kill["rows"]:
-            lines.append(f"| {r['push_interval_s']:g} | {r['bound_ticks']} | {', '.join(map(str, r['lost_ticks']))} | "
-                         f"{r['lost_samples_total']} / {r['produced_total']} | {r['duplicated_total']} | "
-                         f"{'yes' if r['within_bound'] else 'NO'}{' (' + str(r['failed_runs']) + ' runs failed)' if r['failed_runs'] else ''} | "
-                         f"{_num(r['recover_s_max'])} |")
+            lines.append(
+                f"| {r['push_interval_s']:g} | {r['bound_ticks']} | {', '.join(map(str, r['lost_ticks']))} | "
+                f"{r['lost_samples_total']} / {r['produced_total']} | {r['duplicated_total']} | "
+                f"{'yes' if r['within_bound'] else 'NO'}{' (' + str(r['failed_runs']) + ' runs failed)' if r['failed_runs'] else ''} | "
+                f"{_num(r['recover_s_max'])} |"
+            )
         cost = kill.get("write_cost")
         if cost:
-            lines += ["", f"Cost of spooling, measured the same day: one durable write of a {cost['payload_bytes']}-byte",
-                      f"payload (temporary file, fsync, rename, directory fsync) takes {cost['p50_ms']} ms at the median,",
-                      f"{cost['p99_ms']} ms at p99 ({cost['writes']} writes in {cost['filesystem_dir']}). The spool writes",
-                      "once per push, on the batcher thread, never on the collector's."]
+            lines += [
+                "",
+                f"Cost of spooling, measured the same day: one durable write of a {cost['payload_bytes']}-byte",
+                f"payload (temporary file, fsync, rename, directory fsync) takes {cost['p50_ms']} ms at the median,",
+                f"{cost['p99_ms']} ms at p99 ({cost['writes']} writes in {cost['filesystem_dir']}). The spool writes",
+                "once per push, on the batcher thread, never on the collector's.",
+            ]
     else:
         lines.append("Not run yet.")
     lines += ["", "## 10-minute outage at the default rates", ""]
     long = sections.get("long")
     if long:
         r = long["rows"][0]
-        lines += [f"Measured {long['env']['date']} (commit {long['env']['commit']}). The client runs with its",
-                  "defaults (SCRAPE_INTERVAL_S=0.1, PUSH_INTERVAL_S=1, default retry and buffer bounds) and the",
-                  f"sequence implementation with {r.get('details', {}).get('series', '?')} series, i.e. the",
-                  "sample rate of cpu-pyjoules on an 8-zone machine; Prometheus is stopped for 600 s.", ""]
+        lines += [
+            f"Measured {long['env']['date']} (commit {long['env']['commit']}). The client runs with its",
+            "defaults (SCRAPE_INTERVAL_S=0.1, PUSH_INTERVAL_S=1, default retry and buffer bounds) and the",
+            f"sequence implementation with {r.get('details', {}).get('series', '?')} series, i.e. the",
+            "sample rate of cpu-pyjoules on an 8-zone machine; Prometheus is stopped for 600 s.",
+            "",
+        ]
         lines += render_scenarios(long["rows"])
     else:
         lines.append("Not run yet: `.venv/bin/python tests/reliability/report.py --sections long`.")
     lines += ["", "## Bad input: what the user sees", ""]
     bad = sections.get("bad_input")
     if bad:
-        lines += [f"Measured {bad['env']['date']} (commit {bad['env']['commit']}) by running the real",
-                  "`monitoring-client` (and the stack's `docker-compose_helper.sh` for `.env` lines) and",
-                  "capturing its standard error and exit status.", ""]
+        lines += [
+            f"Measured {bad['env']['date']} (commit {bad['env']['commit']}) by running the real",
+            "`monitoring-client` (and the stack's `docker-compose_helper.sh` for `.env` lines) and",
+            "capturing its standard error and exit status.",
+            "",
+        ]
         lines += render_bad_input(bad["rows"])
     else:
         lines.append("Not run yet.")
@@ -330,8 +373,11 @@ def render(data: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--long", action="store_true", help="also run the 10-minute outage at default rates")
-    parser.add_argument("--sections", default="scenarios,sigkill,bad_input",
-                        help="comma-separated: scenarios, sigkill, bad_input, long (default: all but long)")
+    parser.add_argument(
+        "--sections",
+        default="scenarios,sigkill,bad_input",
+        help="comma-separated: scenarios, sigkill, bad_input, long (default: all but long)",
+    )
     parser.add_argument("--only", default="", help="comma-separated scenario names (default: all)")
     parser.add_argument("--output", type=Path, default=DOC)
     parser.add_argument("--data", type=Path, default=DATA)
@@ -340,8 +386,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.long:
         wanted.add("long")
     if find_prometheus() is None:
-        print("Prometheus binary not found: run ./run-tests.sh first (it installs it) or set PROMETHEUS_BIN",
-              file=sys.stderr)
+        print(
+            "Prometheus binary not found: run ./run-tests.sh first (it installs it) or set PROMETHEUS_BIN",
+            file=sys.stderr,
+        )
         return 3
 
     data: dict[str, Any] = {"sections": {}}

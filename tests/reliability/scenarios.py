@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from testkit import fault_proxy
 from testkit.fault_proxy import FaultProxy
@@ -44,7 +45,7 @@ class Result:
     details: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_tally(cls, name: str, title: str, tally: Tally, recover_s: float | None, **kw: Any) -> "Result":
+    def from_tally(cls, name: str, title: str, tally: Tally, recover_s: float | None, **kw: Any) -> Result:
         details = kw.pop("details", {})
         if tally.missing:
             details.setdefault("missing", {k: _ranges(v) for k, v in tally.missing.items()})
@@ -97,12 +98,26 @@ def _warm_up(run: SeqRun, client: ClientProcess, ticks: int = 10) -> int:
 # --------------------------------------------------------------------------------------------------
 # Receiver outages and restarts (client talks to Prometheus directly)
 # --------------------------------------------------------------------------------------------------
-def receiver_down(workdir: Path, prometheus: PrometheusServer, *, outage_s: float = 60.0,
-                  scrape_interval_s: float = 0.05, push_interval_s: float = 0.5, series: int = 3,
-                  env: dict[str, str] | None = None, title: str | None = None) -> Result:
+def receiver_down(
+    workdir: Path,
+    prometheus: PrometheusServer,
+    *,
+    outage_s: float = 60.0,
+    scrape_interval_s: float = 0.05,
+    push_interval_s: float = 0.5,
+    series: int = 3,
+    env: dict[str, str] | None = None,
+    title: str | None = None,
+) -> Result:
     """Prometheus stopped for ``outage_s`` seconds, then started again on the same port and data."""
-    run = SeqRun(workdir, prometheus, scrape_interval_s=scrape_interval_s, push_interval_s=push_interval_s,
-                 series=series, env=FAST_RETRY_ENV if env is None else env)
+    run = SeqRun(
+        workdir,
+        prometheus,
+        scrape_interval_s=scrape_interval_s,
+        push_interval_s=push_interval_s,
+        series=series,
+        env=FAST_RETRY_ENV if env is None else env,
+    )
     try:
         client = run.start_client()
         _warm_up(run, client)
@@ -119,23 +134,35 @@ def receiver_down(workdir: Path, prometheus: PrometheusServer, *, outage_s: floa
             run.tally(),
             done - back,
             exit_status=status,
-            details={"outage_s": outage_s, "scrape_interval_s": scrape_interval_s,
-                     "push_interval_s": push_interval_s, "series": series,
-                     "peak_buffered_payloads": run.peak("monitoring_client_buffered_payloads"),
-                     "peak_buffered_bytes": run.peak("monitoring_client_buffered_bytes")},
+            details={
+                "outage_s": outage_s,
+                "scrape_interval_s": scrape_interval_s,
+                "push_interval_s": push_interval_s,
+                "series": series,
+                "peak_buffered_payloads": run.peak("monitoring_client_buffered_payloads"),
+                "peak_buffered_bytes": run.peak("monitoring_client_buffered_bytes"),
+            },
         )
     finally:
         run.cleanup()
 
 
-def receiver_down_default_rates(workdir: Path, prometheus: PrometheusServer, *, outage_s: float = 600.0,
-                                series: int = 24) -> Result:
+def receiver_down_default_rates(
+    workdir: Path, prometheus: PrometheusServer, *, outage_s: float = 600.0, series: int = 24
+) -> Result:
     """The issue's target: a 10-minute outage at the default rates (SCRAPE_INTERVAL_S=0.1,
     PUSH_INTERVAL_S=1, default retry and buffer settings) with 24 series, i.e. cpu-pyjoules on a machine
     with 8 zones (3 series each), 240 samples/s."""
-    return receiver_down(workdir, prometheus, outage_s=outage_s, scrape_interval_s=0.1, push_interval_s=1.0,
-                         series=series, env={},
-                         title=f"receiver down {outage_s / 60:g} min at default rates ({series} series)")
+    return receiver_down(
+        workdir,
+        prometheus,
+        outage_s=outage_s,
+        scrape_interval_s=0.1,
+        push_interval_s=1.0,
+        series=series,
+        env={},
+        title=f"receiver down {outage_s / 60:g} min at default rates ({series} series)",
+    )
 
 
 def receiver_restarted(workdir: Path, prometheus: PrometheusServer, *, restarts: int = 2) -> Result:
@@ -153,15 +180,28 @@ def receiver_restarted(workdir: Path, prometheus: PrometheusServer, *, restarts:
             done = run.wait_stored_through(target, timeout=60, client=client)
             worst = max(worst, done - stopped)
         status = _finish(run, client)
-        return Result.from_tally("receiver_restarted", f"receiver restarted {restarts} times", run.tally(),
-                                 worst, exit_status=status, details={"restarts": restarts})
+        return Result.from_tally(
+            "receiver_restarted",
+            f"receiver restarted {restarts} times",
+            run.tally(),
+            worst,
+            exit_status=status,
+            details={"restarts": restarts},
+        )
     finally:
         run.cleanup()
 
 
-def client_sigkill(workdir: Path, prometheus: PrometheusServer, *, push_interval_s: float = 0.5,
-                   scrape_interval_s: float = 0.05, spool: bool = True, during_outage: bool = True,
-                   env: dict[str, str] | None = None) -> Result:
+def client_sigkill(
+    workdir: Path,
+    prometheus: PrometheusServer,
+    *,
+    push_interval_s: float = 0.5,
+    scrape_interval_s: float = 0.05,
+    spool: bool = True,
+    during_outage: bool = True,
+    env: dict[str, str] | None = None,
+) -> Result:
     """Client killed with SIGKILL (while the receiver is down, so a backlog exists) and restarted with
     the same spool directory; the receiver comes back after the restart.
 
@@ -170,8 +210,13 @@ def client_sigkill(workdir: Path, prometheus: PrometheusServer, *, push_interval
     tick in transit.
     """
     spool_env = {"SPOOL_DIR": str(Path(workdir) / "spool")} if spool else {}
-    run = SeqRun(workdir, prometheus, scrape_interval_s=scrape_interval_s, push_interval_s=push_interval_s,
-                 env={**FAST_RETRY_ENV, **spool_env, **(env or {})})
+    run = SeqRun(
+        workdir,
+        prometheus,
+        scrape_interval_s=scrape_interval_s,
+        push_interval_s=push_interval_s,
+        env={**FAST_RETRY_ENV, **spool_env, **(env or {})},
+    )
     try:
         client = run.start_client()
         _warm_up(run, client)
@@ -193,8 +238,9 @@ def client_sigkill(workdir: Path, prometheus: PrometheusServer, *, push_interval
         bound = _ticks_per_push(run) + 1
         first_excused = killed_at_tick - 2 * bound + 1 if spool else 1  # no spool: the whole backlog may go
         tail = set(range(max(1, first_excused), killed_at_tick + 1))
-        done = run.wait_stored_through(target, timeout=120, client=client2,
-                                       excused={str(i): tail for i in range(run.series)})
+        done = run.wait_stored_through(
+            target, timeout=120, client=client2, excused={str(i): tail for i in range(run.series)}
+        )
         status = _finish(run, client2)
         tally = run.tally()
         return Result.from_tally(
@@ -205,11 +251,14 @@ def client_sigkill(workdir: Path, prometheus: PrometheusServer, *, push_interval
             done - restarted,
             exit_status=status,
             allowed_loss=bound * run.series,
-            details={"killed_at_tick": killed_at_tick, "push_interval_s": push_interval_s,
-                     "lost_per_series": {k: len(v) for k, v in tally.missing.items()},
-                     "bound_per_series": bound,
-                     "lost_only_at_kill": all(set(v) <= tail for v in tally.missing.values()),
-                     **({} if spool else {"comparison_only": True})},
+            details={
+                "killed_at_tick": killed_at_tick,
+                "push_interval_s": push_interval_s,
+                "lost_per_series": {k: len(v) for k, v in tally.missing.items()},
+                "bound_per_series": bound,
+                "lost_only_at_kill": all(set(v) <= tail for v in tally.missing.values()),
+                **({} if spool else {"comparison_only": True}),
+            },
         )
     finally:
         run.cleanup()
@@ -222,10 +271,17 @@ def _ticks_per_push(run: SeqRun) -> int:
 # --------------------------------------------------------------------------------------------------
 # Receiver misbehaving (through the fault proxy in front of Prometheus)
 # --------------------------------------------------------------------------------------------------
-def _proxied(name: str, title: str, workdir: Path, prometheus: PrometheusServer,
-             inject: Callable[[FaultProxy, SeqRun, ClientProcess], float], *,
-             env: dict[str, str] | None = None, excused_from: Callable[[FaultProxy], dict[str, set[int]]] | None = None,
-             details: Callable[[FaultProxy, SeqRun], dict[str, Any]] | None = None) -> Result:
+def _proxied(
+    name: str,
+    title: str,
+    workdir: Path,
+    prometheus: PrometheusServer,
+    inject: Callable[[FaultProxy, SeqRun, ClientProcess], float],
+    *,
+    env: dict[str, str] | None = None,
+    excused_from: Callable[[FaultProxy], dict[str, set[int]]] | None = None,
+    details: Callable[[FaultProxy, SeqRun], dict[str, Any]] | None = None,
+) -> Result:
     """Common frame: client -> proxy -> Prometheus; ``inject`` applies faults and returns when they end."""
     run = SeqRun(workdir, prometheus, env={**FAST_RETRY_ENV, **(env or {})})
     with FaultProxy(prometheus.url) as proxy:
@@ -240,14 +296,22 @@ def _proxied(name: str, title: str, workdir: Path, prometheus: PrometheusServer,
             extra = {"proxy": dict(proxy.counts)}
             if details:
                 extra.update(details(proxy, run))
-            return Result.from_tally(name, title, run.tally(), done - fault_end, exit_status=status,
-                                     allowed_loss=sum(len(v) for v in excused.values()), details=extra)
+            return Result.from_tally(
+                name,
+                title,
+                run.tally(),
+                done - fault_end,
+                exit_status=status,
+                allowed_loss=sum(len(v) for v in excused.values()),
+                details=extra,
+            )
         finally:
             run.cleanup()
 
 
 def _after_faults(proxy: FaultProxy, client: ClientProcess, timeout: float = 60) -> float:
     """Wait until every queued fault has been used; return the time of the last faulty exchange."""
+
     def used() -> bool:
         client.check_alive()
         return proxy.pending() == 0
@@ -256,8 +320,7 @@ def _after_faults(proxy: FaultProxy, client: ClientProcess, timeout: float = 60)
     return max(e.at for e in proxy.snapshot() if e.fault != "pass")
 
 
-def too_many_requests(workdir: Path, prometheus: PrometheusServer, *, retry_after_s: int = 2,
-                      count: int = 3) -> Result:
+def too_many_requests(workdir: Path, prometheus: PrometheusServer, *, retry_after_s: int = 2, count: int = 3) -> Result:
     """Receiver answers 429 with Retry-After a few times in a row."""
 
     def inject(proxy: FaultProxy, run: SeqRun, client: ClientProcess) -> float:
@@ -269,8 +332,14 @@ def too_many_requests(workdir: Path, prometheus: PrometheusServer, *, retry_afte
         waits = [round(b.at - a.at, 2) for a, b in zip(ex, ex[1:]) if a.fault == "status_429"]
         return {"retry_after_s": retry_after_s, "waits_after_429_s": waits}
 
-    return _proxied("status_429", f"429 with Retry-After: {retry_after_s} ({count} in a row)", workdir,
-                    prometheus, inject, details=gaps)
+    return _proxied(
+        "status_429",
+        f"429 with Retry-After: {retry_after_s} ({count} in a row)",
+        workdir,
+        prometheus,
+        inject,
+        details=gaps,
+    )
 
 
 def service_unavailable(workdir: Path, prometheus: PrometheusServer, *, window_s: float = 5.0) -> Result:
@@ -279,15 +348,19 @@ def service_unavailable(workdir: Path, prometheus: PrometheusServer, *, window_s
     def inject(proxy: FaultProxy, run: SeqRun, client: ClientProcess) -> float:
         proxy.fail_for(window_s, fault_proxy.status(503, body="unavailable"))
         run.hold(window_s, client)
-        wait_until(lambda: proxy.count("pass") > 0 and proxy.snapshot()[-1].fault == "pass", 30,
-                   message="a request passed after the 503 window")
+        wait_until(
+            lambda: proxy.count("pass") > 0 and proxy.snapshot()[-1].fault == "pass",
+            30,
+            message="a request passed after the 503 window",
+        )
         return max(e.at for e in proxy.snapshot() if e.fault != "pass")
 
     return _proxied("status_503", f"503 for {window_s:g} s", workdir, prometheus, inject)
 
 
-def slow_responses(workdir: Path, prometheus: PrometheusServer, *, timeout_s: float = 1.0, count: int = 3,
-                   forward: bool = True) -> Result:
+def slow_responses(
+    workdir: Path, prometheus: PrometheusServer, *, timeout_s: float = 1.0, count: int = 3, forward: bool = True
+) -> Result:
     """Receiver answers later than the client's request timeout (``count`` requests in a row).
 
     With ``forward`` the receiver has stored the data before its answer is lost: the client's retry then
@@ -299,12 +372,21 @@ def slow_responses(workdir: Path, prometheus: PrometheusServer, *, timeout_s: fl
         return _after_faults(proxy, client)
 
     def statuses(proxy: FaultProxy, run: SeqRun) -> dict[str, Any]:
-        return {"upstream_statuses": sorted({str(e.upstream_status) for e in proxy.snapshot()}),
-                "request_timeout_s": timeout_s}
+        return {
+            "upstream_statuses": sorted({str(e.upstream_status) for e in proxy.snapshot()}),
+            "request_timeout_s": timeout_s,
+        }
 
     how = "after storing" if forward else "without storing"
-    return _proxied("slow", f"answers slower than the {timeout_s:g} s timeout, {how} ({count} in a row)",
-                    workdir, prometheus, inject, env={"REQUEST_TIMEOUT_S": str(timeout_s)}, details=statuses)
+    return _proxied(
+        "slow",
+        f"answers slower than the {timeout_s:g} s timeout, {how} ({count} in a row)",
+        workdir,
+        prometheus,
+        inject,
+        env={"REQUEST_TIMEOUT_S": str(timeout_s)},
+        details=statuses,
+    )
 
 
 def connection_resets(workdir: Path, prometheus: PrometheusServer, *, count: int = 3) -> Result:
@@ -314,8 +396,7 @@ def connection_resets(workdir: Path, prometheus: PrometheusServer, *, count: int
         proxy.enqueue(*[fault_proxy.reset()] * count, *[fault_proxy.reset(forward=True)] * count)
         return _after_faults(proxy, client)
 
-    return _proxied("reset", f"connection reset ({count} before, {count} after storing)", workdir, prometheus,
-                    inject)
+    return _proxied("reset", f"connection reset ({count} before, {count} after storing)", workdir, prometheus, inject)
 
 
 def refused_400(workdir: Path, prometheus: PrometheusServer) -> Result:
@@ -339,13 +420,21 @@ def refused_400(workdir: Path, prometheus: PrometheusServer) -> Result:
         n = sum(len(v) for v in refused(proxy).values())
         return {"refused_request_samples": n, "client_dropped_by_reason": dropped}
 
-    return _proxied("status_400", "one request refused with 400 among good ones", workdir, prometheus, inject,
-                    excused_from=refused, details=details)
+    return _proxied(
+        "status_400",
+        "one request refused with 400 among good ones",
+        workdir,
+        prometheus,
+        inject,
+        excused_from=refused,
+        details=details,
+    )
 
 
 def decode_sequence_numbers(body: bytes) -> dict[str, set[int]]:
     """Sequence numbers per series ``k`` inside one remote-write request body (snappy + protobuf)."""
     import snappy
+
     from monitoring_client import remote_pb2
 
     req = remote_pb2.WriteRequest()
@@ -373,20 +462,27 @@ def bad_records(workdir: Path, prometheus: PrometheusServer, *, every: int = 5, 
         status = _finish(run, client)
         bad = run.ledger_state()["bad"]
         dropped = run.self_metric("monitoring_client_samples_dropped_total", by="reason")
-        return Result.from_tally("bad_records", f"implementation emits bad items ({bad} of 5 kinds)",
-                                 run.tally(), done - start, exit_status=status,
-                                 details={"bad_items_emitted": bad, "client_dropped_by_reason": dropped})
+        return Result.from_tally(
+            "bad_records",
+            f"implementation emits bad items ({bad} of 5 kinds)",
+            run.tally(),
+            done - start,
+            exit_status=status,
+            details={"bad_items_emitted": bad, "client_dropped_by_reason": dropped},
+        )
     finally:
         run.cleanup()
 
 
-def clock_step_back(workdir: Path, prometheus: PrometheusServer, *, step_s: float = 2.0,
-                    at_tick: int = 40) -> Result:
+def clock_step_back(workdir: Path, prometheus: PrometheusServer, *, step_s: float = 2.0, at_tick: int = 40) -> Result:
     """The host's wall clock jumps back ``step_s`` seconds after tick ``at_tick``: samples stamped before
     the last accepted one are dropped by the ordering guard (counted) instead of making Prometheus reject
     whole requests; samples after the clock catches up arrive; what is stored stays ordered per series."""
-    run = SeqRun(workdir, prometheus,
-                 env={**FAST_RETRY_ENV, "SEQ_CLOCK_STEP_BACK_S": str(step_s), "SEQ_CLOCK_STEP_AT_TICK": str(at_tick)})
+    run = SeqRun(
+        workdir,
+        prometheus,
+        env={**FAST_RETRY_ENV, "SEQ_CLOCK_STEP_BACK_S": str(step_s), "SEQ_CLOCK_STEP_AT_TICK": str(at_tick)},
+    )
     try:
         client = run.start_client()
         run.wait_ticks(at_tick, client)
@@ -400,7 +496,8 @@ def clock_step_back(workdir: Path, prometheus: PrometheusServer, *, step_s: floa
             client.check_alive()
             stored = run.stored()
             ok = len(stored) == run.series and all(
-                {int(v) for _, v in s} >= set(range(caught_up_tick, target + 1)) for s in stored.values())
+                {int(v) for _, v in s} >= set(range(caught_up_tick, target + 1)) for s in stored.values()
+            )
             return time.monotonic() if ok else 0.0
 
         done = wait_until(recovered, 60, interval=0.1, message="samples after the clock caught up stored")
@@ -409,17 +506,25 @@ def clock_step_back(workdir: Path, prometheus: PrometheusServer, *, step_s: floa
         dropped = run.self_metric("monitoring_client_samples_dropped_total", by="reason")
         rejected = run.self_metric("monitoring_client_requests_total", by="status")
         return Result.from_tally(
-            "clock_step_back", f"host clock steps back {step_s:g} s", tally, done - stepped,
-            exit_status=status, allowed_loss=tally.lost,
-            details={"client_dropped_by_reason": dropped, "requests_by_status": rejected,
-                     "expected_guard_drops_max": int(step_s / run.scrape_interval_s + 2) * run.series},
+            "clock_step_back",
+            f"host clock steps back {step_s:g} s",
+            tally,
+            done - stepped,
+            exit_status=status,
+            allowed_loss=tally.lost,
+            details={
+                "client_dropped_by_reason": dropped,
+                "requests_by_status": rejected,
+                "expected_guard_drops_max": int(step_s / run.scrape_interval_s + 2) * run.series,
+            },
         )
     finally:
         run.cleanup()
 
 
-def counter_wraps(workdir: Path, prometheus: PrometheusServer, *, run_s: float = 8.0,
-                  wrap_joules: float = 10.0) -> Result:
+def counter_wraps(
+    workdir: Path, prometheus: PrometheusServer, *, run_s: float = 8.0, wrap_joules: float = 10.0
+) -> Result:
     """cpu-pyjoules on a fake powercap tree whose counters wrap every fraction of a second to a few
     seconds: every sample the implementation hands over is stored, no energy or power is negative, the
     joules counter never goes down, and the energy stored matches what the fake tree drew."""
@@ -442,8 +547,7 @@ def counter_wraps(workdir: Path, prometheus: PrometheusServer, *, run_s: float =
     wraps = {z.name: int((z.initial_uj + z.energy_uj) // z.max_range_uj) for z in fake.zones.values()}
     received = run.self_metric("monitoring_client_samples_received_total")
     stored_series = {
-        key: samples
-        for key, samples in prometheus.raw_samples(f'{{__name__=~"{prefix}_.*"}}', window="2h").items()
+        key: samples for key, samples in prometheus.raw_samples(f'{{__name__=~"{prefix}_.*"}}', window="2h").items()
     }
     stored = sum(len(v) for v in stored_series.values())
     negative = sum(1 for samples in stored_series.values() for _, v in samples if v < 0)
@@ -473,7 +577,13 @@ def counter_wraps(workdir: Path, prometheus: PrometheusServer, *, run_s: float =
         recover_s=None,
         exit_status=status,
         ordered=decreasing == 0 and negative == 0,
-        details={"wraps_per_zone": wraps, "negative_values": negative, "joules_total_decreases": decreasing,
-                 "energy_error_percent": energy_error, "median_power_w": power_median, "true_watts": watts,
-                 "run_s": round(time.monotonic() - started, 1)},
+        details={
+            "wraps_per_zone": wraps,
+            "negative_values": negative,
+            "joules_total_decreases": decreasing,
+            "energy_error_percent": energy_error,
+            "median_power_w": power_median,
+            "true_watts": watts,
+            "run_s": round(time.monotonic() - started, 1),
+        },
     )

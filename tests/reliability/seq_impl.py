@@ -78,7 +78,7 @@ def _bump(key: str, by: int) -> int:
         return _state[key]
 
 
-def get_power(output_queue: "queue.Queue[Any]", scrape_interval_s: float, stop_event: Any) -> None:
+def get_power(output_queue: queue.Queue[Any], scrape_interval_s: float, stop_event: Any) -> None:
     """Emit one record per series each tick on an absolute schedule until stopped (or SEQ_TICKS reached)."""
     labels = [{"k": str(i)} for i in range(SERIES)]
     next_tick = time.monotonic()
@@ -105,7 +105,7 @@ def get_power(output_queue: "queue.Queue[Any]", scrape_interval_s: float, stop_e
         stop_event.wait(next_tick - now)
 
 
-def process_data(input_queue: "queue.Queue[Any]", output_queue: "queue.Queue[Any]", stop_event: Any) -> None:
+def process_data(input_queue: queue.Queue[Any], output_queue: queue.Queue[Any], stop_event: Any) -> None:
     """Pass ticks through; every SEQ_BAD_EVERY ticks add the bad items. Returns once stopped and drained."""
     seen = 0
     while True:

@@ -11,8 +11,8 @@ import dataclasses
 from pathlib import Path
 
 import pytest
-from monitoring_client.config import Config
 
+from monitoring_client.config import Config
 from testkit.prometheus import PrometheusServer
 
 from . import scenarios
@@ -25,8 +25,10 @@ HAS_SPOOL = any(f.name == "spool_dir" for f in dataclasses.fields(Config))
 
 def assert_complete(result: Result) -> None:
     """The issue's targets: nothing lost beyond the scenario's allowance, no duplicates, ordered, exit 0."""
-    summary = (f"{result.name}: produced {result.produced}, stored {result.stored}, lost {result.lost} "
-               f"(allowed {result.allowed_loss}), duplicated {result.duplicated}; {result.details}")
+    summary = (
+        f"{result.name}: produced {result.produced}, stored {result.stored}, lost {result.lost} "
+        f"(allowed {result.allowed_loss}), duplicated {result.duplicated}; {result.details}"
+    )
     assert result.produced > 0, summary
     assert result.lost <= result.allowed_loss, summary
     assert result.duplicated == 0, summary

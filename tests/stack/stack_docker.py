@@ -19,8 +19,8 @@ import signal
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Callable, Mapping
 
 DEFAULT_DATA_ROOT = Path(os.environ.get("POWERMON_TEST_DOCKER_DATA_ROOT", "/var/lib/powermon-test-docker"))
 
@@ -35,7 +35,10 @@ def docker_answers(env: Mapping[str, str], timeout: float = 20) -> bool:
     try:
         proc = subprocess.run(
             ["docker", "info", "--format", "{{.ServerVersion}}"],
-            env=dict(env), capture_output=True, text=True, timeout=timeout,
+            env=dict(env),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
     except (subprocess.TimeoutExpired, OSError):
         return False
@@ -85,10 +88,14 @@ class DockerDaemon:
         self.data_root.mkdir(parents=True, exist_ok=True)
         args = [
             dockerd,
-            "--host", f"unix://{socket_path}",
-            "--data-root", str(self.data_root),
-            "--exec-root", str(self.rundir / "exec"),
-            "--pidfile", str(self.rundir / "docker.pid"),
+            "--host",
+            f"unix://{socket_path}",
+            "--data-root",
+            str(self.data_root),
+            "--exec-root",
+            str(self.rundir / "exec"),
+            "--pidfile",
+            str(self.rundir / "docker.pid"),
             "--ip-masq=false",
             "--bridge=none",
         ]
@@ -107,7 +114,9 @@ class DockerDaemon:
                 self.stop()
                 raise DockerUnavailable(f"dockerd did not answer within {timeout:g}s:\n{self.log_tail()}")
             time.sleep(0.5)
-        self.log(f"[docker] started dockerd (pid {self.proc.pid}) on {self.env['DOCKER_HOST']}, data in {self.data_root}")
+        self.log(
+            f"[docker] started dockerd (pid {self.proc.pid}) on {self.env['DOCKER_HOST']}, data in {self.data_root}"
+        )
         return self.env
 
     @staticmethod
@@ -122,8 +131,11 @@ class DockerDaemon:
                 continue
             args = [a.decode(errors="replace") for a in argv]
             for i, arg in enumerate(args):
-                value = arg.split("=", 1)[1] if arg.startswith("--data-root=") else (
-                    args[i + 1] if arg == "--data-root" and i + 1 < len(args) else None)
+                value = (
+                    arg.split("=", 1)[1]
+                    if arg.startswith("--data-root=")
+                    else (args[i + 1] if arg == "--data-root" and i + 1 < len(args) else None)
+                )
                 if value is not None and Path(value) == data_root:
                     return int(proc_dir.name)
         return None

@@ -24,9 +24,9 @@ import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping
 
 HERE = Path(__file__).resolve().parent
 STANDIN_DIR = HERE / "standin"
@@ -70,9 +70,16 @@ class Docker:
         self.env = dict(env)
         self.log = log
 
-    def run(self, *args: str, timeout: float = 600, check: bool = True, **kw: object) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, *args: str, timeout: float = 600, check: bool = True, **kw: object
+    ) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run(
-            ["docker", *args], env=self.env, text=True, capture_output=True, timeout=timeout, **kw  # type: ignore[arg-type]
+            ["docker", *args],
+            env=self.env,
+            text=True,
+            capture_output=True,
+            timeout=timeout,
+            **kw,  # type: ignore[arg-type]
         )
         if check and proc.returncode != 0:
             raise RuntimeError(f"docker {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
@@ -150,11 +157,16 @@ def build_python_standin(docker: Docker, tag: str = PYTHON_STANDIN, *, suite: st
         try:
             subprocess.run(
                 [
-                    "docker", "import",
-                    "--change", "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-                    "--change", "ENV LANG=C.UTF-8",
-                    "--change", 'CMD ["python3"]',
-                    "-", tag,
+                    "docker",
+                    "import",
+                    "--change",
+                    "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                    "--change",
+                    "ENV LANG=C.UTF-8",
+                    "--change",
+                    'CMD ["python3"]',
+                    "-",
+                    tag,
                 ],
                 stdin=tar.stdout,
                 env=docker.env,
@@ -199,9 +211,16 @@ def build_prometheus_standin(docker: Docker, base: str, repo: str = PROMETHEUS_S
         return tag
     docker.log(f"[stand-in] building {tag} from Debian's prometheus package on {base} ...")
     docker.run(
-        "build", "--network", "host", "--build-arg", f"BASE_IMAGE={base}",
-        "-t", tag, "-f", str(dockerfile), str(STANDIN_DIR),
+        "build",
+        "--network",
+        "host",
+        "--build-arg",
+        f"BASE_IMAGE={base}",
+        "-t",
+        tag,
+        "-f",
+        str(dockerfile),
+        str(STANDIN_DIR),
         timeout=1500,
     )
     return tag
-

@@ -21,9 +21,10 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
 import requests
@@ -112,8 +113,15 @@ class Stack:
         with open(self.log, "a") as out:
             out.write(f"\n$ docker-compose_helper.sh {' '.join(args)}\n")
             out.flush()
-            return subprocess.run([str(HELPER), *args], env=self.env, stdout=out, stderr=subprocess.STDOUT,
-                                  text=True, timeout=timeout, cwd=ROOT)
+            return subprocess.run(
+                [str(HELPER), *args],
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                text=True,
+                timeout=timeout,
+                cwd=ROOT,
+            )
 
     def log_tail(self, lines: int = 40) -> str:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
@@ -125,8 +133,15 @@ class Stack:
         return proc.stdout
 
     def container(self, service: str) -> dict[str, Any]:
-        ids = self.docker("ps", "-a", "-q", "--filter", f"label=com.docker.compose.project={self.project}",
-                          "--filter", f"label=com.docker.compose.service={service}").split()
+        ids = self.docker(
+            "ps",
+            "-a",
+            "-q",
+            "--filter",
+            f"label=com.docker.compose.project={self.project}",
+            "--filter",
+            f"label=com.docker.compose.service={service}",
+        ).split()
         assert len(ids) == 1, f"expected one {service} container, found {ids}"
         return json.loads(self.docker("inspect", ids[0]))[0]
 
@@ -144,7 +159,9 @@ class Stack:
             "volumes": self.docker("volume", "ls", "-q", "--filter", label).split(),
             "networks": self.docker("network", "ls", "-q", "--filter", label).split(),
         }
-        names = self.docker("volume", "ls", "-q").split() + self.docker("network", "ls", "--format", "{{.Name}}").split()
+        names = (
+            self.docker("volume", "ls", "-q").split() + self.docker("network", "ls", "--format", "{{.Name}}").split()
+        )
         found["named"] = [n for n in names if n.startswith(self.project + "_")]
         return {k: v for k, v in found.items() if v}
 
@@ -154,8 +171,8 @@ def resolve_images(docker: Docker, say: Callable[[str], None]) -> dict[str, Imag
     try:
         images["python"] = resolve(docker, env_file_value("PYTHON_IMAGE"), lambda: build_python_standin(docker))
         images["prometheus"] = resolve(
-            docker, env_file_value("PROMETHEUS_IMAGE"),
-            lambda: build_prometheus_standin(docker, images["python"].tag))
+            docker, env_file_value("PROMETHEUS_IMAGE"), lambda: build_prometheus_standin(docker, images["python"].tag)
+        )
     except RuntimeError as exc:
         pytest.skip(f"upstream images unavailable and no stand-in could be built: {exc}")
     images["grafana"] = resolve(docker, env_file_value("GRAFANA_IMAGE"), None)
@@ -173,12 +190,25 @@ def fake_rapl(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     spec = ",".join(f"{k}={v:g}" for k, v in FAKE_WATTS.items())
     log = open(root.parent / "fake_powercap.log", "wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cpu_pyjoules.fake_powercap", str(root), "--watts", spec,
-         "--wrap-joules", "600", "--update-ms", "10"],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "cpu_pyjoules.fake_powercap",
+            str(root),
+            "--watts",
+            spec,
+            "--wrap-joules",
+            "600",
+            "--update-ms",
+            "10",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     log.close()
     try:
+
         def built() -> bool:
             if proc.poll() is not None:
                 raise GiveUp(f"fake_powercap exited with {proc.returncode}")
@@ -192,8 +222,9 @@ def fake_rapl(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 @pytest.fixture(scope="module")
-def stack(docker_env: dict[str, str], fake_rapl: Path, say: Callable[[str], None],
-          tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(
+    docker_env: dict[str, str], fake_rapl: Path, say: Callable[[str], None], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
     images = resolve_images(Docker(docker_env, log=say), say)
     grafana_available = bool(images["grafana"].tag)
     project = f"{PROJECT_PREFIX}{os.getpid()}"
@@ -222,8 +253,15 @@ def stack(docker_env: dict[str, str], fake_rapl: Path, say: Callable[[str], None
     )
     log = tmp_path_factory.mktemp("stack") / "helper.log"
     log.touch()
-    st = Stack(env, project, f"http://127.0.0.1:{prometheus_port}",
-               f"http://127.0.0.1:{grafana_port}" if grafana_available else None, host_label, password, log)
+    st = Stack(
+        env,
+        project,
+        f"http://127.0.0.1:{prometheus_port}",
+        f"http://127.0.0.1:{grafana_port}" if grafana_available else None,
+        host_label,
+        password,
+        log,
+    )
     services = [] if grafana_available else ["prometheus", CLIENT]
     say(f"project {project}: ./docker-compose_helper.sh up -d --build {' '.join(services)} (log: {log})")
     started = time.monotonic()
@@ -258,8 +296,11 @@ def test_prometheus_holds_every_zone_at_the_expected_power(stack: Stack) -> None
     assert set(powers) == set(FAKE_WATTS)
     series = stack.query(f'pyjoules_remote_write_energy_joules_total{{host="{stack.host_label}"}}')
     labels = {(s["metric"]["component"], s["metric"]["zone"], s["metric"]["source"]) for s in series}
-    assert labels == {("package-0", "intel-rapl:0", CLIENT), ("core", "intel-rapl:0:0", CLIENT),
-                      ("dram", "intel-rapl:0:1", CLIENT)}
+    assert labels == {
+        ("package-0", "intel-rapl:0", CLIENT),
+        ("core", "intel-rapl:0:0", CLIENT),
+        ("dram", "intel-rapl:0:1", CLIENT),
+    }
     # Prometheus runs as prometheus/entrypoint.sh configured it from .env's defaults.
     flags = stack.session.get(f"{stack.prometheus_url}/api/v1/status/flags", timeout=10).json()["data"]
     assert flags["web.enable-remote-write-receiver"] == "true"
@@ -291,7 +332,9 @@ def test_containers_are_healthy_and_hardened(stack: Stack) -> None:
     # Capability-less root must still be able to write its spool (the image hands the directory to uid 0).
     spool_ok = wait_until(
         lambda: stack.query(f'monitoring_client_spool_disk_ok{{host="{stack.host_label}"}}'),
-        120, interval=1, message="the client's spool self-metric",
+        120,
+        interval=1,
+        message="the client's spool self-metric",
     )
     assert [float(r["value"][1]) for r in spool_ok] == [1.0]
     for service in services:
@@ -300,6 +343,7 @@ def test_containers_are_healthy_and_hardened(stack: Stack) -> None:
 
 
 # --- every dashboard query, with a plausibility rule per query --------------------------------------------
+
 
 def near(value: float, expected: float, rel: float) -> bool:
     return abs(value - expected) <= rel * expected
@@ -316,15 +360,18 @@ RULES: dict[tuple[str, str], Callable[[dict[str, str], float], bool]] = {
     ("Energy over the selected range (J)", "A"): per_zone(0.12, RANGE_S),
     ("Energy over the selected range (Wh)", "A"): per_zone(0.12, RANGE_S / 3600),
     # One sampling interval's energy: near watts x interval; the max of a window allows a late reading.
-    ("Energy per sampling interval (µJ)", "A"): lambda l, v: 0.5 <= v / (FAKE_WATTS[l["component"]] * SCRAPE_INTERVAL_S * 1e6) <= 3,
+    ("Energy per sampling interval (µJ)", "A"): lambda l, v: (
+        0.5 <= v / (FAKE_WATTS[l["component"]] * SCRAPE_INTERVAL_S * 1e6) <= 3
+    ),
     ("Samples sent and dropped per second", "A"): lambda l, v: 0.5 * SAMPLES_PER_S <= v <= 1.5 * SAMPLES_PER_S,
     ("Samples sent and dropped per second", "B"): lambda l, v: v == 0 and bool(l.get("reason")),
     ("Push latency", "A"): lambda l, v: 0 < v < 5,
     ("Push latency", "B"): lambda l, v: 0 < v < 10,
     # 2xx at the push rate; other statuses may exist from start-up (the client does not wait for Prometheus,
     # it retries) but must have stopped.
-    ("Remote-write requests per second by status", "A"):
-        lambda l, v: 0.3 / PUSH_INTERVAL_S <= v <= 3 / PUSH_INTERVAL_S if l["status"].startswith("2") else v == 0,
+    ("Remote-write requests per second by status", "A"): lambda l, v: (
+        0.3 / PUSH_INTERVAL_S <= v <= 3 / PUSH_INTERVAL_S if l["status"].startswith("2") else v == 0
+    ),
     ("Remote-write requests per second by status", "B"): lambda l, v: v == 0,
     ("Buffered while the receiver is unreachable", "A"): lambda l, v: 0 <= v <= 5,
     ("Buffered while the receiver is unreachable", "B"): lambda l, v: 0 <= v <= 1_000_000,
@@ -376,13 +423,17 @@ def test_every_dashboard_query_returns_plausible_data(stack: Stack) -> None:
         report = []
         for q in queries:
             expr = substitute(q.expr, values)
-            report.append(f"{q.panel}/{q.ref_id}: {expr}\n   -> {[(s['metric'], s['value'][1]) for s in stack.query(expr)]}")
+            report.append(
+                f"{q.panel}/{q.ref_id}: {expr}\n   -> {[(s['metric'], s['value'][1]) for s in stack.query(expr)]}"
+            )
         raise AssertionError("implausible or empty dashboard queries:\n" + "\n".join(report)) from None
 
 
 def test_grafana_serves_provisioned_datasource_and_dashboard(stack: Stack) -> None:
     if stack.grafana_url is None:
-        pytest.skip("Grafana image not in the daemon and not pulled (no registry here has it; E2E_PULL_IMAGES=1 pulls where Docker Hub is reachable): provisioning and every dashboard query are checked by the other stack tests")
+        pytest.skip(
+            "Grafana image not in the daemon and not pulled (no registry here has it; E2E_PULL_IMAGES=1 pulls where Docker Hub is reachable): provisioning and every dashboard query are checked by the other stack tests"
+        )
     auth = ("admin", stack.password)
 
     def up() -> bool:

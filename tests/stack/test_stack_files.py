@@ -43,10 +43,16 @@ MODES = {
 }
 # The files whose defaults a user gets from a clean clone.
 DEFAULT_FILES = [
-    ".env", "docker-compose.yml", "docker-compose.privileged.yml", "docker-compose.apparmor.yml",
-    "docker-compose_helper.sh", "prometheus/entrypoint.sh",
-    "grafana/provisioning/datasources/prometheus.yml", "grafana/provisioning/dashboards/power-monitoring.yml",
-    "base-monitoring-client/Dockerfile", "cpu-pyjoules/Dockerfile",
+    ".env",
+    "docker-compose.yml",
+    "docker-compose.privileged.yml",
+    "docker-compose.apparmor.yml",
+    "docker-compose_helper.sh",
+    "prometheus/entrypoint.sh",
+    "grafana/provisioning/datasources/prometheus.yml",
+    "grafana/provisioning/dashboards/power-monitoring.yml",
+    "base-monitoring-client/Dockerfile",
+    "cpu-pyjoules/Dockerfile",
 ]
 
 
@@ -91,8 +97,10 @@ def test_compose_accepts_every_mode_with_a_hardened_client(mode: str) -> None:
     assert "/healthz" in " ".join(client["healthcheck"]["test"])  # its own health, not Prometheus's
     assert "prometheus" not in client.get("depends_on", {})  # clients must run without a local server
     assert client["depends_on"]["base-monitoring-client"]["condition"] == "service_completed_successfully"
-    mounts = [m if isinstance(m, str) else f"{m['source']}:{m['target']}:{'ro' if m.get('read_only') else 'rw'}"
-              for m in client["volumes"]]
+    mounts = [
+        m if isinstance(m, str) else f"{m['source']}:{m['target']}:{'ro' if m.get('read_only') else 'rw'}"
+        for m in client["volumes"]
+    ]
     rapl = [m for m in mounts if ":/host/powercap" in m]
     assert len(rapl) == 1 and rapl[0].endswith(":ro")
     if mode == "mount":
@@ -120,7 +128,8 @@ def test_compose_accepts_every_mode_with_a_hardened_client(mode: str) -> None:
 def test_no_wildcard_binding_and_no_password_in_committed_defaults() -> None:
     # A literal value after KEY= or KEY: (a ${VAR} reference is fine if its default is empty, checked below).
     password_assignment = re.compile(
-        r"(?im)^[ \t]*(?:export[ \t]+)?(?:GF_SECURITY_ADMIN_PASSWORD|admin_password)[ \t]*[=:][ \t]*(?!\$\{)[^\s#]")
+        r"(?im)^[ \t]*(?:export[ \t]+)?(?:GF_SECURITY_ADMIN_PASSWORD|admin_password)[ \t]*[=:][ \t]*(?!\$\{)[^\s#]"
+    )
     password_default = re.compile(r"\$\{GF_SECURITY_ADMIN_PASSWORD:?-([^}]*)\}")
     for rel in DEFAULT_FILES:
         text = (ROOT / rel).read_text()
@@ -143,8 +152,16 @@ def test_no_wildcard_binding_and_no_password_in_committed_defaults() -> None:
 
 def test_env_keeps_the_seed_names_and_pins_images() -> None:
     text = (ROOT / ".env").read_text()
-    for name in ("CLIENT_CPU_PYJOULES_URL", "CLIENT_CPU_PYJOULES_SCRAPE_INTERVAL_S", "CLIENT_CPU_PYJOULES_PUSH_INTERVAL_S",
-                 "PRIVILEGED", "PROMETHEUS_IMAGE", "GRAFANA_IMAGE", "UID", "GID"):
+    for name in (
+        "CLIENT_CPU_PYJOULES_URL",
+        "CLIENT_CPU_PYJOULES_SCRAPE_INTERVAL_S",
+        "CLIENT_CPU_PYJOULES_PUSH_INTERVAL_S",
+        "PRIVILEGED",
+        "PROMETHEUS_IMAGE",
+        "GRAFANA_IMAGE",
+        "UID",
+        "GID",
+    ):
         assert re.search(rf"(?m)^{name}=", text), name
     for image in re.findall(r"(?m)^(?:PYTHON|PROMETHEUS|GRAFANA)_IMAGE=(\S+)$", text):
         tag = image.split("@")[0].rsplit(":", 1)[-1]
@@ -161,9 +178,15 @@ def test_env_keeps_the_seed_names_and_pins_images() -> None:
 
 # --- Prometheus entrypoint -----------------------------------------------------------------------------
 
+
 def render(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["sh", str(ENTRYPOINT), "--print-config"], env={"PATH": os.environ["PATH"], **env},
-                          capture_output=True, text=True, timeout=30)
+    return subprocess.run(
+        ["sh", str(ENTRYPOINT), "--print-config"],
+        env={"PATH": os.environ["PATH"], **env},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
 
 
 def test_entrypoint_renders_a_config_promtool_accepts(tmp_path: Path) -> None:
@@ -191,8 +214,13 @@ def test_entrypoint_defaults_and_disabling_the_out_of_order_window() -> None:
 
 @pytest.mark.parametrize(
     "name, value",
-    [("PROMETHEUS_SCRAPE_INTERVAL", "fast"), ("PROMETHEUS_SCRAPE_INTERVAL", "0"), ("PROMETHEUS_RETENTION", "30"),
-     ("PROMETHEUS_OUT_OF_ORDER_WINDOW", "10 m"), ("PROMETHEUS_RETENTION_SIZE", "lots")],
+    [
+        ("PROMETHEUS_SCRAPE_INTERVAL", "fast"),
+        ("PROMETHEUS_SCRAPE_INTERVAL", "0"),
+        ("PROMETHEUS_RETENTION", "30"),
+        ("PROMETHEUS_OUT_OF_ORDER_WINDOW", "10 m"),
+        ("PROMETHEUS_RETENTION_SIZE", "lots"),
+    ],
 )
 def test_entrypoint_rejects_bad_values_in_one_line(name: str, value: str) -> None:
     proc = render({name: value})
@@ -217,11 +245,17 @@ def test_entrypoint_starts_real_prometheus_with_remote_write_and_retention(tmp_p
         "PROMETHEUS_OUT_OF_ORDER_WINDOW": "5m",
     }
     log = open(tmp_path / "log", "wb")
-    proc = subprocess.Popen(["sh", str(ENTRYPOINT), f"--web.listen-address=127.0.0.1:{port}"],
-                            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        ["sh", str(ENTRYPOINT), f"--web.listen-address=127.0.0.1:{port}"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     log.close()
     url = f"http://127.0.0.1:{port}"
     try:
+
         def flags() -> dict[str, str]:
             if proc.poll() is not None:
                 raise GiveUp(f"entrypoint exited {proc.returncode}: {(tmp_path / 'log').read_text()[-2000:]}")
@@ -245,24 +279,37 @@ def test_entrypoint_starts_real_prometheus_with_remote_write_and_retention(tmp_p
 
 # --- AppArmor ------------------------------------------------------------------------------------------
 
+
 def test_apparmor_profile_is_complete_and_parses() -> None:
     text = PROFILE.read_text()
     assert "{{" not in text and "}}" not in text, "template placeholder left in the profile"
     assert re.search(r"(?m)^profile docker-pyjoules flags=\(attach_disconnected,mediate_deleted\) \{", text)
     rules = [l.split("#")[0].strip() for l in text.splitlines() if l.split("#")[0].strip()]
-    for rule in ("/sys/class/powercap/** r,", "/sys/devices/virtual/powercap/** r,", "deny mount,",
-                 "deny @{PROC}/kcore rwklx,", "deny /sys/firmware/** rwklx,", "deny /sys/kernel/security/** rwklx,"):
+    for rule in (
+        "/sys/class/powercap/** r,",
+        "/sys/devices/virtual/powercap/** r,",
+        "deny mount,",
+        "deny @{PROC}/kcore rwklx,",
+        "deny /sys/firmware/** rwklx,",
+        "deny /sys/kernel/security/** rwklx,",
+    ):
         assert rule in rules, rule
     # Only read access is added: no powercap rule grants more than r, and no capability is named explicitly.
     assert all(r.endswith(" r,") for r in rules if "powercap" in r)
     assert not [r for r in rules if r.startswith("capability ")]
-    parser = shutil.which("apparmor_parser") or ("/usr/sbin/apparmor_parser" if os.path.exists("/usr/sbin/apparmor_parser") else None)
+    parser = shutil.which("apparmor_parser") or (
+        "/usr/sbin/apparmor_parser" if os.path.exists("/usr/sbin/apparmor_parser") else None
+    )
     if parser is None:
         pytest.skip("apparmor_parser not installed (apt-get install apparmor)")
     proc = subprocess.run([parser, "-Q", "-K", str(PROFILE)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
-    bad = subprocess.run([parser, "-Q", "-K", "/dev/stdin"], input=text.replace("deny mount,", "deny mount"),
-                         capture_output=True, text=True)
+    bad = subprocess.run(
+        [parser, "-Q", "-K", "/dev/stdin"],
+        input=text.replace("deny mount,", "deny mount"),
+        capture_output=True,
+        text=True,
+    )
     assert bad.returncode != 0  # the check can fail: a broken profile is refused
 
 
@@ -275,11 +322,17 @@ def test_apparmor_setup_script_is_executable_and_valid_bash() -> None:
 
 # --- Grafana -------------------------------------------------------------------------------------------
 
+
 def test_grafana_provisioning_files() -> None:
     datasources = load_yaml(DATASOURCE_FILE.read_text())["datasources"]
     assert len(datasources) == 1
     ds = datasources[0]
-    assert (ds["uid"], ds["type"], ds["url"], ds["access"]) == (DATASOURCE_UID, "prometheus", "http://prometheus:9090", "proxy")
+    assert (ds["uid"], ds["type"], ds["url"], ds["access"]) == (
+        DATASOURCE_UID,
+        "prometheus",
+        "http://prometheus:9090",
+        "proxy",
+    )
     providers = load_yaml(PROVIDER_FILE.read_text())["providers"]
     assert providers[0]["type"] == "file"
     compose = (ROOT / "docker-compose.yml").read_text()
@@ -308,11 +361,18 @@ def test_dashboard_structure_units_and_datasource_references() -> None:
         by_unit.setdefault(q.unit, []).append(q.expr)
     exprs = " ".join(q.expr for q in queries)
     assert any("pyjoules_remote_write_power_watts" in e for e in by_unit["watt"])
-    assert any("increase(pyjoules_remote_write_energy_joules_total" in e and "[$__range]" in e for e in by_unit["joule"])
+    assert any(
+        "increase(pyjoules_remote_write_energy_joules_total" in e and "[$__range]" in e for e in by_unit["joule"]
+    )
     assert any("/ 3600" in e for e in by_unit["watth"])
-    for metric in ("pyjoules_remote_write_energy_uj", "monitoring_client_samples_sent_total",
-                   "monitoring_client_samples_dropped_total", "monitoring_client_push_duration_seconds_bucket",
-                   "monitoring_client_buffered_payloads", "monitoring_client_buffered_bytes"):
+    for metric in (
+        "pyjoules_remote_write_energy_uj",
+        "monitoring_client_samples_sent_total",
+        "monitoring_client_samples_dropped_total",
+        "monitoring_client_push_duration_seconds_bucket",
+        "monitoring_client_buffered_payloads",
+        "monitoring_client_buffered_bytes",
+    ):
         assert metric in exprs, metric
     for q in queries:
         assert 'host=~"$host"' in q.expr and 'source=~"$source"' in q.expr, f"{q.panel} ignores the variables"
@@ -326,8 +386,13 @@ def test_dashboard_structure_units_and_datasource_references() -> None:
 
 @pytest.mark.integration
 def test_every_dashboard_query_is_valid_promql(prometheus: PrometheusServer) -> None:
-    values = {"host": "some-host", "source": "cpu-pyjoules", "__range": "1h", "__rate_interval": "40s",
-              "__interval": "15s"}
+    values = {
+        "host": "some-host",
+        "source": "cpu-pyjoules",
+        "__range": "1h",
+        "__rate_interval": "40s",
+        "__interval": "15s",
+    }
     dash = load_dashboards()["power.json"]
     for q in panel_queries(dash):
         prometheus.query(substitute(q.expr, values))  # raises with Prometheus's parse error

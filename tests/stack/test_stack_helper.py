@@ -72,7 +72,9 @@ class Stack:
             "GF_SECURITY_ADMIN_PASSWORD": "test-password-not-secret",
         }
 
-    def run(self, *args: str, env: dict[str, str] | None = None, unset: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, *args: str, env: dict[str, str] | None = None, unset: tuple[str, ...] = ()
+    ) -> subprocess.CompletedProcess[str]:
         full_env = {**self.env, **(env or {})}
         for key in unset:
             full_env.pop(key, None)
@@ -217,7 +219,14 @@ def test_extra_compose_files_are_appended(stack: Stack, tmp_path: Path) -> None:
     proc = stack.run("config", env={"EXTRA_COMPOSE_FILES": str(extra), "PRIVILEGED": "true"})
     assert proc.returncode == 0, proc.stderr
     assert stack.compose_calls()[0]["args"] == [
-        "-f", "docker-compose.yml", "-f", "docker-compose.privileged.yml", "-f", str(extra), "config"]
+        "-f",
+        "docker-compose.yml",
+        "-f",
+        "docker-compose.privileged.yml",
+        "-f",
+        str(extra),
+        "config",
+    ]
     proc = stack.run("config", env={"EXTRA_COMPOSE_FILES": str(tmp_path / "missing.yml")})
     assert proc.returncode == 2 and "missing.yml" in proc.stderr
 

@@ -24,6 +24,7 @@ from types import ModuleType
 from typing import Any
 
 import requests
+from prometheus_client import CollectorRegistry
 
 from monitoring_client.config import Config
 from monitoring_client.encoder import Encoder, Payload, SeriesSamples
@@ -32,19 +33,12 @@ from monitoring_client.health import HealthServer, HealthState
 from monitoring_client.impl_loader import service_name
 from monitoring_client.ordering import OrderingGuard
 from monitoring_client.ratelimited_log import RateLimitedLog
-from monitoring_client.records import (
-    BUFFER_FULL,
-    EXPIRED,
-    OUT_OF_ORDER,
-    SHUTDOWN_TIMEOUT,
-    RecordNormalizer,
-    SeriesKey,
-)
+from monitoring_client.records import BUFFER_FULL, EXPIRED, OUT_OF_ORDER, SHUTDOWN_TIMEOUT, RecordNormalizer, SeriesKey
 from monitoring_client.retry_policy import Backoff
 from monitoring_client.self_metrics import SelfMetrics
-from monitoring_client.send_buffer import MemoryBuffer, PayloadStore
+from monitoring_client.send_buffer import DropListener, MemoryStore, PayloadStore
 from monitoring_client.sender import Sender, redact_url
-from monitoring_client.spool import Spool, SpoolBuffer, SpoolCollector
+from monitoring_client.spool import Spool, SpoolCollector, SpoolStore
 
 log = logging.getLogger(__name__)
 
@@ -57,21 +51,24 @@ IDLE_WAKE_S = 5.0
 SEND_RESERVE_FRACTION = 0.5
 
 
-def build_store(config: Config, on_drop: Callable[[str, Payload, str], None] | None = None) -> PayloadStore:
-    """The payload buffer: in memory, or with SPOOL_DIR on disk too (``SpoolBuffer``, opened in ``start``).
+def build_store(config: Config, on_drop: DropListener, registry: CollectorRegistry | None = None) -> PayloadStore:
+    """The payload store: in memory, or with SPOOL_DIR on disk too (its metrics then join ``registry``).
 
     With a spool the memory bounds (MAX_RETRY_BATCHES, MAX_BUFFER_BYTES) only apply to payloads that could
     not be written to disk; SPOOL_MAX_BYTES and SPOOL_MAX_AGE_S bound the files.
     """
     if config.spool_dir is None:
-        return MemoryBuffer(config.max_retry_batches, config.max_buffer_bytes)
+        return MemoryStore(config.max_retry_batches, config.max_buffer_bytes, on_drop=on_drop)
     spool = Spool(config.spool_dir, max_bytes=config.spool_max_bytes, max_age_s=config.spool_max_age_s)
-    return SpoolBuffer(
+    store = SpoolStore(
         spool,
         max_memory_payloads=config.max_retry_batches,
         max_memory_bytes=config.max_buffer_bytes,
         on_drop=on_drop,
     )
+    if registry is not None:
+        registry.register(SpoolCollector(store))
+    return store
 
 
 class Pipeline:
@@ -106,7 +103,7 @@ class Pipeline:
 
         self.metrics = SelfMetrics()
         self.health = HealthState()
-        self.store = build_store(config, self._store_dropped)
+        self.store = build_store(config, self._payload_dropped, self.metrics.registry)
         self.metrics.buffered_payloads.set_function(lambda: len(self.store))
         self.metrics.buffered_bytes.set_function(lambda: self.store.nbytes)
         self._drops = RateLimitedLog(log, 10.0)
@@ -135,23 +132,13 @@ class Pipeline:
         self.metrics.dropped(reason, count)
         self._drops.report(f"dropped records ({reason})", f"dropped {count} record(s) ({reason}): {detail}", count)
 
-    def _store_dropped(self, reason: str, payload: Payload, detail: str) -> None:
-        """A payload the spool let go (a bound was reached, or its file was unreadable): counted like any drop."""
+    def _payload_dropped(self, reason: str, payload: Payload, detail: str) -> None:
+        """The store's drop listener: a payload let go (a bound, a refusal, an unreadable file) is counted
+        like any other drop."""
         if reason in (BUFFER_FULL, EXPIRED):
             self.health.overflow()
-        self._record_dropped(reason, f"{detail} ({payload.samples} samples)", payload.samples)
-
-    def _open_spool(self, store: SpoolBuffer) -> None:
-        """Queue what a previous run left (ahead of any new data) and seed the ordering guard with it.
-
-        The replayed payloads bypass the guard (they were checked when first encoded). Seeding the guard
-        with their newest timestamps makes new samples stamped earlier (the clock was set back while the
-        client was down) drop one by one, counted, instead of making the receiver refuse whole requests.
-        """
-        store.open()  # an unusable directory is not fatal: memory only, with a warning
-        for key, ts in store.newest_replayed_timestamps().items():
-            self.guard.accept(key, ts)
-        self.metrics.registry.register(SpoolCollector(store))
+        age = self._clock() - payload.created
+        self._record_dropped(reason, f"{detail} ({payload.samples} samples, {age:.0f}s old)", payload.samples)
 
     # -- control -----------------------------------------------------------------------------------------
     def request_stop(self, reason: str = "stop requested") -> None:
@@ -200,8 +187,12 @@ class Pipeline:
     def start(self) -> None:
         """Start the health server (if configured) and the four threads."""
         cfg = self.config
-        if isinstance(self.store, SpoolBuffer):
-            self._open_spool(self.store)
+        # What a previous run left goes first and bypasses the guard (it was checked when first encoded).
+        # Seeding the guard with its newest timestamps makes new samples stamped earlier (the clock was set
+        # back while the client was down) drop one by one, counted, instead of making the receiver refuse
+        # whole requests.
+        for key, ts in self.store.open().items():
+            self.guard.accept(key, ts)
         if cfg.health_port is not None:
             try:
                 self.health_server = HealthServer(cfg.health_host, cfg.health_port, self.health, self.metrics.registry)
@@ -364,15 +355,7 @@ class Pipeline:
         self._groups = {}
         self._pending = 0
         for payload in payloads:
-            for victim in self.store.put(payload):
-                self.health.overflow()
-                self._record_dropped(
-                    BUFFER_FULL,
-                    f"buffer full ({self.config.max_retry_batches} requests / {self.config.max_buffer_bytes} bytes):"
-                    f" dropped the oldest request ({victim.samples} samples,"
-                    f" {self._clock() - victim.created:.0f}s old) while the receiver is unreachable",
-                    victim.samples,
-                )
+            self.store.put(payload)
         return payloads
 
     def summary(self) -> str:

@@ -1,47 +1,69 @@
-"""The queue of encoded payloads waiting to be sent: bounded, first in first out, oldest dropped first.
+"""The payload store: encoded requests waiting to be sent, oldest first, bounded, oldest dropped first.
 
-Unsent data is kept encoded (a few bytes per sample after snappy) so a long receiver outage costs little
-memory. Two bounds apply together: a number of payloads (MAX_RETRY_BATCHES) and a byte budget
-(MAX_BUFFER_BYTES). When a new payload would exceed either, the oldest payloads are evicted and returned
-to the caller, which counts and reports them: dropping the oldest keeps the dashboards current when the
-outage outlasts the budget.
+The batcher puts payloads in, the sender takes the oldest, and then acknowledges it (the receiver
+accepted it) or drops it (refused for good). Both stores, memory (here) and disk (``spool.SpoolStore``),
+implement the same ``PayloadStore`` interface through the same base, ``QueuedStore``, so they keep the
+same rules:
 
-The payload at the head is the one the sender is working on (it is retried until it succeeds or is
-refused); it is never evicted while in flight, so a payload cannot be both sent and counted as dropped.
+- First in, first out. The payload the sender took is *in flight* until acknowledged or dropped; it is
+  never evicted meanwhile, so a payload cannot be both sent and counted as dropped.
+- When a bound is reached the oldest payloads that are not in flight are evicted: dropping the oldest keeps
+  the dashboards current when an outage outlasts the budget.
+- Every payload the store lets go (evicted by a bound, refused by the receiver, unreadable) is reported
+  through the one ``on_drop(reason, payload, detail)`` listener given to the store, outside its lock.
 
-Seam for a persistent spool: the sender and the batcher only use the ``PayloadStore`` protocol below.
-An on-disk store (SPOOL_DIR, a later issue) implements the same methods and is chosen at start-up in
-``pipeline.build_store``; nothing else changes.
+Unsent data is kept encoded (a few bytes per sample after snappy), so a long outage costs little memory.
+A new store (another medium) subclasses ``QueuedStore`` and is chosen in ``pipeline.build_store``; the
+pipeline and the sender only see the interface.
 """
 
 from __future__ import annotations
 
 import collections
 import threading
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Protocol
 
 from monitoring_client.encoder import Payload
+from monitoring_client.records import BUFFER_FULL, CORRUPT, SeriesKey
+
+# Listener for payloads a store let go: (reason, payload, detail). ``reason`` is a drop reason of
+# ``records`` (a label value of monitoring_client_samples_dropped_total); ``detail`` says why, for the log.
+DropListener = Callable[[str, Payload, str], None]
+
+
+def ignore_drops(reason: str, payload: Payload, detail: str) -> None:
+    """The listener of a store nobody listens to (tests, tools)."""
 
 
 class PayloadStore(Protocol):
-    """What the pipeline needs from a payload queue (in memory today, optionally on disk later)."""
+    """What the pipeline and the sender need from a payload store."""
 
-    def put(self, payload: Payload) -> list[Payload]:
-        """Append ``payload``; return the payloads evicted to stay within bounds (oldest first)."""
+    def open(self) -> Mapping[SeriesKey, int]:
+        """Get ready before the first ``put``; queue what a previous run left ahead of anything new.
 
-    def head(self, timeout: float | None = None) -> Payload | None:
-        """The oldest payload, marked in flight; waits up to ``timeout`` for one; None if still empty."""
+        Returns, per series, the newest timestamp in those left-over payloads (empty when there are none),
+        for the ordering guard: new samples stamped earlier must not follow them to the receiver.
+        """
 
-    def done(self, payload: Payload) -> bool:
-        """Remove ``payload`` (sent or refused); False if it was no longer there."""
+    def put(self, payload: Payload) -> None:
+        """Append ``payload``; payloads evicted to stay within bounds go to the drop listener."""
+
+    def take(self, timeout: float | None = None) -> Payload | None:
+        """The oldest payload, now in flight; waits up to ``timeout`` for one; None if still empty."""
+
+    def acknowledge(self, payload: Payload) -> bool:
+        """Forget ``payload``: the receiver has it. False if it was no longer there."""
+
+    def drop(self, payload: Payload, reason: str, detail: str) -> bool:
+        """Forget ``payload`` and report it to the drop listener (the receiver refused it for good)."""
 
     def drain(self) -> list[Payload]:
-        """Remove and return everything (at shutdown, to account for what could not be sent)."""
+        """At exit: empty the store and return what it cannot keep (lost unless sent), for the caller to
+        account. What survives a restart stays where it is."""
 
     def wake(self) -> None:
-        """Wake a sender blocked in ``head`` (at shutdown)."""
+        """Wake a sender waiting in ``take`` (at shutdown)."""
 
     def __len__(self) -> int: ...
 
@@ -49,60 +71,159 @@ class PayloadStore(Protocol):
     def nbytes(self) -> int: ...
 
 
-class MemoryBuffer:
-    """Thread-safe in-memory ``PayloadStore`` bounded by payload count and total bytes."""
+Eviction = tuple[str, Payload, str]
 
-    def __init__(self, max_payloads: int, max_bytes: int, *, clock: Callable[[], float] = time.monotonic) -> None:
-        if max_payloads < 1 or max_bytes < 1:
-            raise ValueError("bounds must be positive")
-        self.max_payloads = max_payloads
-        self.max_bytes = max_bytes
-        self._clock = clock
-        self._items: collections.deque[Payload] = collections.deque()
-        self._bytes = 0
-        self._in_flight: Payload | None = None
+
+class Unreadable(Exception):
+    """A queued payload whose body cannot be had any more (a damaged file): it is dropped, with this reason."""
+
+
+class QueuedStore:
+    """The rules both stores share: order, the payload in flight, waiting, eviction, drop reports.
+
+    Subclasses say where a payload lives through hooks: ``_prepare`` (before the lock is taken: slow
+    work such as a durable write; returns what is queued), then with the lock held ``_admit`` (it joins the
+    queue), ``_forget`` (it leaves, for whatever reason) and ``_load`` (it becomes the head: make its body
+    available, or raise ``Unreadable`` when it cannot be, which drops it as ``_unloadable_reason``).
+    ``_evictions`` applies the bounds after every ``put``.
+    """
+
+    _unloadable_reason = CORRUPT
+
+    def __init__(self, on_drop: DropListener = ignore_drops) -> None:
+        self._on_drop = on_drop
         self._cond = threading.Condition()
+        self._items: collections.deque[Payload] = collections.deque()
+        self._in_flight: Payload | None = None
 
-    def put(self, payload: Payload) -> list[Payload]:
-        evicted: list[Payload] = []
+    # -- hooks ---------------------------------------------------------------------------------------------
+    def _prepare(self, payload: Payload) -> Payload:
+        return payload
+
+    def _admit(self, payload: Payload) -> None:
+        pass
+
+    def _forget(self, payload: Payload) -> None:
+        pass
+
+    def _load(self, payload: Payload) -> None:
+        pass
+
+    def _evictions(self, newest: Payload | None) -> list[Eviction]:
+        return []
+
+    # -- shared rules --------------------------------------------------------------------------------------
+    def open(self) -> Mapping[SeriesKey, int]:
+        return {}
+
+    def put(self, payload: Payload) -> None:
+        stored = self._prepare(payload)
         with self._cond:
-            self._items.append(payload)
-            self._bytes += payload.nbytes
-            while len(self._items) > 1 and (len(self._items) > self.max_payloads or self._bytes > self.max_bytes):
-                victim = self._oldest_evictable(exclude=payload)
-                if victim is None:
-                    break
-                self._items.remove(victim)
-                self._bytes -= victim.nbytes
-                evicted.append(victim)
+            self._admit(stored)
+            self._items.append(stored)
+            dropped = self._evictions(stored)
             self._cond.notify_all()
-        return evicted
+        self._report(dropped)
 
-    def _oldest_evictable(self, exclude: Payload) -> Payload | None:
-        for item in self._items:
-            if item is not self._in_flight and item is not exclude:
-                return item
+    def _evict_oldest(self, wanted: Callable[[Payload], bool], exclude: Payload | None) -> Payload | None:
+        """Remove and return the oldest payload that ``wanted`` selects, never the one in flight nor
+        ``exclude`` (the one just put)."""
+        for candidate in self._items:
+            if candidate is not self._in_flight and candidate is not exclude and wanted(candidate):
+                self._remove(candidate)
+                return candidate
         return None
 
-    def head(self, timeout: float | None = None) -> Payload | None:
-        with self._cond:
-            if not self._items:
-                self._cond.wait(timeout)
-            if not self._items:
-                return None
-            self._in_flight = self._items[0]
-            return self._in_flight
+    def _remove(self, payload: Payload) -> None:
+        """Take ``payload`` out of the queue (by identity: two payloads may hold equal values)."""
+        for index, item in enumerate(self._items):
+            if item is payload:
+                del self._items[index]
+                break
+        if self._in_flight is payload:
+            self._in_flight = None
+        self._forget(payload)
 
-    def done(self, payload: Payload) -> bool:
+    def take(self, timeout: float | None = None) -> Payload | None:
+        unreadable: list[Eviction] = []
+        try:
+            with self._cond:
+                if not self._items:
+                    self._cond.wait(timeout)
+                while self._items:
+                    head = self._items[0]
+                    try:
+                        self._load(head)
+                    except Unreadable as exc:
+                        self._remove(head)
+                        unreadable.append((self._unloadable_reason, head, str(exc)))
+                        continue
+                    self._in_flight = head
+                    return head
+                return None
+        finally:
+            self._report(unreadable)
+
+    def acknowledge(self, payload: Payload) -> bool:
         with self._cond:
-            if self._in_flight is payload:
-                self._in_flight = None
-            try:
-                self._items.remove(payload)
-            except ValueError:
+            if not any(item is payload for item in self._items):
                 return False
-            self._bytes -= payload.nbytes
+            self._remove(payload)
             return True
+
+    def drop(self, payload: Payload, reason: str, detail: str) -> bool:
+        if not self.acknowledge(payload):
+            return False
+        self._report([(reason, payload, detail)])
+        return True
+
+    def wake(self) -> None:
+        with self._cond:
+            self._cond.notify_all()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def _report(self, dropped: list[Eviction]) -> None:
+        for reason, payload, detail in dropped:
+            self._on_drop(reason, payload, detail)
+
+
+class MemoryStore(QueuedStore):
+    """Payloads in memory only, bounded by a count (MAX_RETRY_BATCHES) and a byte budget (MAX_BUFFER_BYTES).
+
+    A single payload larger than the byte budget is kept (alone): refusing it would lose it for certain.
+    """
+
+    def __init__(self, max_payloads: int, max_bytes: int, *, on_drop: DropListener = ignore_drops) -> None:
+        if max_payloads < 1 or max_bytes < 1:
+            raise ValueError("bounds must be positive")
+        super().__init__(on_drop)
+        self.max_payloads = max_payloads
+        self.max_bytes = max_bytes
+        self._bytes = 0
+
+    def _admit(self, payload: Payload) -> None:
+        self._bytes += payload.nbytes
+
+    def _forget(self, payload: Payload) -> None:
+        self._bytes -= payload.nbytes
+
+    def _evictions(self, newest: Payload | None) -> list[Eviction]:
+        dropped: list[Eviction] = []
+        while len(self._items) > self.max_payloads or self._bytes > self.max_bytes:
+            victim = self._evict_oldest(lambda _: True, newest)
+            if victim is None:
+                break
+            dropped.append(
+                (
+                    BUFFER_FULL,
+                    victim,
+                    f"buffer full ({self.max_payloads} requests / {self.max_bytes} bytes): dropped the oldest"
+                    " request while the receiver is unreachable",
+                )
+            )
+        return dropped
 
     def drain(self) -> list[Payload]:
         with self._cond:
@@ -112,19 +233,6 @@ class MemoryBuffer:
             self._in_flight = None
             return items
 
-    def wake(self) -> None:
-        """Wake a sender blocked in ``head`` (at shutdown)."""
-        with self._cond:
-            self._cond.notify_all()
-
-    def __len__(self) -> int:
-        return len(self._items)
-
     @property
     def nbytes(self) -> int:
         return self._bytes
-
-    def oldest_age(self) -> float:
-        """Seconds since the oldest waiting payload was created (0 when empty): how far behind we are."""
-        with self._cond:
-            return self._clock() - self._items[0].created if self._items else 0.0

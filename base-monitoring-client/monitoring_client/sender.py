@@ -86,7 +86,6 @@ class Sender:
         session: requests.Session | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
-        on_change: Callable[[], None] = lambda: None,
     ) -> None:
         self.url = url
         self.store = store
@@ -105,7 +104,6 @@ class Sender:
             self._post = self._post_with_requests
         self._clock = clock
         self._wall = wall_clock
-        self._on_change = on_change
         self._deadline: float | None = None
         self._finishing = threading.Event()
         self._wake = threading.Event()
@@ -129,7 +127,7 @@ class Sender:
             left = self._time_left()
             if left is not None and left <= MIN_REQUEST_TIMEOUT_S:
                 return
-            payload = self.store.head(timeout=IDLE_WAIT_S)
+            payload = self.store.take(timeout=IDLE_WAIT_S)
             if payload is None:
                 if self._finishing.is_set():
                     return
@@ -189,7 +187,7 @@ class Sender:
     def _account(self, payload: Payload, attempt: Attempt) -> None:
         where = redact_url(self.url)
         if attempt.verdict is Verdict.SUCCESS:
-            self.store.done(payload)
+            self.store.acknowledge(payload)
             self.metrics.samples_sent.inc(payload.samples)
             self.metrics.last_success.set(self._wall())
             self.backoff.reset()
@@ -205,7 +203,7 @@ class Sender:
         elif attempt.verdict is Verdict.DROP and payload.maybe_stored and _ALREADY_STORED_RE.search(attempt.detail):
             # An earlier attempt got no answer, and now the receiver calls the same samples out of order or
             # duplicates: the earlier attempt was stored (Prometheus stores a request whole or not at all).
-            self.store.done(payload)
+            self.store.acknowledge(payload)
             self.metrics.samples_sent.inc(payload.samples)
             self.health.success()
             log.info(
@@ -216,15 +214,13 @@ class Sender:
                 payload.samples,
             )
         elif attempt.verdict is Verdict.DROP:
-            self.store.done(payload)
-            self.metrics.dropped(REJECTED, payload.samples)
+            # Counted and logged by the store's drop listener, like every other drop.
             self.health.rejected(attempt.detail)
-            log.error(
-                "receiver %s refused a request of %d samples (%d series) for good, dropped it: %s",
-                where,
-                payload.samples,
-                payload.series,
-                attempt.detail,
+            self.store.drop(
+                payload,
+                REJECTED,
+                f"receiver {where} refused a request of {payload.samples} samples ({payload.series} series) for"
+                f" good: {attempt.detail}",
             )
         else:
             self.health.retrying(attempt.detail)
@@ -235,7 +231,6 @@ class Sender:
                 f"push to {where} failed, will retry (attempt {payload.attempts}, {len(self.store)} payloads"
                 f" buffered): {attempt.detail}",
             )
-        self._on_change()
 
 
 _ERRNO_RE = re.compile(r"\[Errno -?\d+\] [^'\")\]]+")

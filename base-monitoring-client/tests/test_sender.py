@@ -10,12 +10,12 @@ from typing import Any
 import requests
 
 from monitoring_client import __version__
-from monitoring_client.encoder import Encoder, SeriesSamples, decode, iter_samples
+from monitoring_client.encoder import Encoder, Payload, SeriesSamples, decode, iter_samples
 from monitoring_client.health import HealthState
 from monitoring_client.records import REJECTED
 from monitoring_client.retry_policy import Backoff, Verdict
 from monitoring_client.self_metrics import SelfMetrics
-from monitoring_client.send_buffer import MemoryBuffer
+from monitoring_client.send_buffer import MemoryStore
 from monitoring_client.sender import Sender, redact_url
 from testkit.ports import free_port
 from testkit.wait import wait_until
@@ -30,9 +30,18 @@ def payload(n: int = 3, start: int = 0):
     )[0]
 
 
-def make_sender(url: str, **kw) -> tuple[Sender, MemoryBuffer, SelfMetrics, HealthState]:
-    buf = MemoryBuffer(100, 10_000_000)
+DROP_DETAILS: list[str] = []
+
+
+def make_sender(url: str, **kw) -> tuple[Sender, MemoryStore, SelfMetrics, HealthState]:
     metrics = SelfMetrics()
+
+    def on_drop(reason: str, dropped: Payload, detail: str) -> None:
+        # Drops are the store's listener's to count and log; here it does what the pipeline's does.
+        metrics.dropped(reason, dropped.samples)
+        DROP_DETAILS.append(detail)
+
+    buf = MemoryStore(100, 10_000_000, on_drop=on_drop)
     health = HealthState()
     sender = Sender(
         url, buf, Backoff(0.01, 0.05, random.Random(0)), metrics, health, timeout_s=kw.pop("timeout_s", 2.0), **kw
@@ -44,7 +53,7 @@ def test_success_sends_remote_write_headers_and_body(receiver: Any) -> None:
     sender, buf, metrics, health = make_sender(receiver.url)
     p = payload()
     buf.put(p)
-    assert sender.send(buf.head()).verdict is Verdict.SUCCESS  # type: ignore[arg-type]
+    assert sender.send(buf.take()).verdict is Verdict.SUCCESS  # type: ignore[arg-type]
     req = receiver.requests[0]
     assert req.headers["Content-Encoding"] == "snappy"
     assert req.headers["Content-Type"] == "application/x-protobuf"
@@ -63,14 +72,15 @@ def test_5xx_and_429_are_retried_and_keep_the_payload(receiver: Any) -> None:
     buf.put(payload())
     for status in (500, 503, 429):
         receiver.enqueue(status, body=b"busy")
-        attempt = sender.send(buf.head())  # type: ignore[arg-type]
+        attempt = sender.send(buf.take())  # type: ignore[arg-type]
         assert attempt.verdict is Verdict.RETRY and attempt.status == str(status)
         assert len(buf) == 1
     assert metrics.value("monitoring_client_samples_sent_total") == 0
 
 
-def test_other_4xx_is_dropped_counted_and_logged(receiver: Any, caplog) -> None:
+def test_other_4xx_is_dropped_counted_and_reported(receiver: Any) -> None:
     sender, buf, metrics, health = make_sender(receiver.url)
+    DROP_DETAILS.clear()
     bad, good = payload(4), payload(2, start=1)
     buf.put(bad)
     buf.put(good)
@@ -84,7 +94,8 @@ def test_other_4xx_is_dropped_counted_and_logged(receiver: Any, caplog) -> None:
     assert decode(receiver.requests[1].body) == decode(good.body)
     assert metrics.value("monitoring_client_samples_dropped_total", {"reason": REJECTED}) == 4
     assert metrics.value("monitoring_client_samples_sent_total") == 2
-    assert "out of bounds: sample too old" in caplog.text
+    assert len(DROP_DETAILS) == 1 and "refused a request of 4 samples" in DROP_DETAILS[0]
+    assert "HTTP 400: out of bounds: sample too old" in DROP_DETAILS[0]
     assert health.check()[0]  # one refusal followed by success is healthy
 
 
@@ -93,7 +104,7 @@ def test_repeated_refusals_make_it_unhealthy(receiver: Any) -> None:
     receiver.set_default(404, body=b"404 page not found")
     for i in range(3):
         buf.put(payload(1, start=i))
-        sender.send(buf.head())  # type: ignore[arg-type]
+        sender.send(buf.take())  # type: ignore[arg-type]
     ok, text = health.check()
     assert not ok and "404" in text
 
@@ -117,7 +128,7 @@ def test_retry_after_is_honoured_before_the_next_attempt(receiver: Any) -> None:
 def test_connection_refused_and_timeout_are_retried(receiver: Any) -> None:
     sender, buf, _, health = make_sender(f"http://127.0.0.1:{free_port()}/api/v1/write")
     buf.put(payload())
-    attempt = sender.send(buf.head())  # type: ignore[arg-type]
+    attempt = sender.send(buf.take())  # type: ignore[arg-type]
     assert attempt.verdict is Verdict.RETRY and attempt.status == "error"
     assert attempt.detail == "ConnectionError: [Errno 111] Connection refused"
     assert health.check() == (True, health.check()[1]) and "retrying" in health.check()[1]
@@ -125,7 +136,7 @@ def test_connection_refused_and_timeout_are_retried(receiver: Any) -> None:
     slow_sender, slow_buf, _, _ = make_sender(receiver.url, timeout_s=0.3)
     receiver.enqueue(204, delay_s=1.5)
     slow_buf.put(payload())
-    attempt = slow_sender.send(slow_buf.head())  # type: ignore[arg-type]
+    attempt = slow_sender.send(slow_buf.take())  # type: ignore[arg-type]
     assert attempt.verdict is Verdict.RETRY and attempt.status == "timeout"
     assert len(slow_buf) == 1
 
@@ -169,7 +180,7 @@ def test_session_is_reused(receiver: Any) -> None:
     sender, buf, _, _ = make_sender(receiver.url, session=session)
     for i in range(3):
         buf.put(payload(1, start=i))
-        sender.send(buf.head())  # type: ignore[arg-type]
+        sender.send(buf.take())  # type: ignore[arg-type]
     assert len(receiver.accepted()) == 3
     assert [s for _, s, _ in iter_samples(decode(receiver.requests[2].body))] == [TS + 2000]
 
@@ -179,8 +190,8 @@ def test_refusal_of_a_retry_whose_first_attempt_got_no_answer_counts_as_sent(rec
     receiver.enqueue(204, delay_s=1.0)  # stored, but the answer comes too late
     receiver.enqueue(400, body=b"out of order sample")  # the retry: Prometheus has these samples already
     buf.put(payload(5))
-    assert sender.send(buf.head()).status == "timeout"  # type: ignore[arg-type]
-    assert sender.send(buf.head()).status == "400"  # type: ignore[arg-type]
+    assert sender.send(buf.take()).status == "timeout"  # type: ignore[arg-type]
+    assert sender.send(buf.take()).status == "400"  # type: ignore[arg-type]
     assert len(buf) == 0
     assert metrics.value("monitoring_client_samples_sent_total") == 5
     assert metrics.value("monitoring_client_samples_dropped_total", {"reason": REJECTED}) == 0
@@ -190,6 +201,6 @@ def test_out_of_order_refusal_without_an_unanswered_attempt_is_a_drop(receiver: 
     sender, buf, metrics, _ = make_sender(receiver.url)
     receiver.enqueue(400, body=b"out of order sample")
     buf.put(payload(5))
-    sender.send(buf.head())  # type: ignore[arg-type]
+    sender.send(buf.take())  # type: ignore[arg-type]
     assert metrics.value("monitoring_client_samples_dropped_total", {"reason": REJECTED}) == 5
     assert metrics.value("monitoring_client_samples_sent_total") == 0

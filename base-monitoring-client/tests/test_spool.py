@@ -14,21 +14,13 @@ from typing import Any
 import pytest
 from inline_impl import impl
 
-from monitoring_client import spool as spool_mod
+from monitoring_client import spool_files as spool_mod
 from monitoring_client.config import Config, load_config
 from monitoring_client.encoder import Encoder, Payload, SeriesSamples, decode, iter_samples
 from monitoring_client.errors import ConfigError
 from monitoring_client.pipeline import Pipeline
-from monitoring_client.spool import (
-    HEADER,
-    CorruptFile,
-    Spool,
-    SpoolBuffer,
-    SpoolError,
-    decode_file,
-    encode_file,
-    newest_timestamps,
-)
+from monitoring_client.spool import SpoolStore, newest_timestamps
+from monitoring_client.spool_files import HEADER, CorruptFile, Spool, SpoolError, decode_file, encode_file
 from testkit.wait import wait_until
 
 
@@ -182,7 +174,7 @@ def test_unusable_directory_is_a_clear_error(tmp_path: Path) -> None:
 
 
 # --------------------------------------------------------------------------------------------------
-# SpoolBuffer: the PayloadStore behind SPOOL_DIR
+# SpoolStore: the payload store behind SPOOL_DIR
 # --------------------------------------------------------------------------------------------------
 
 
@@ -211,9 +203,9 @@ def buffer(
     max_memory_payloads: int = 100,
     max_memory_bytes: int = 10**6,
     drops: DropLog | None = None,
-) -> SpoolBuffer:
+) -> SpoolStore:
     spool = Spool(directory, max_bytes=max_bytes, max_age_s=max_age_s, clock=clock or Clock(), writer=writer)
-    store = SpoolBuffer(
+    store = SpoolStore(
         spool,
         max_memory_payloads=max_memory_payloads,
         max_memory_bytes=max_memory_bytes,
@@ -223,23 +215,23 @@ def buffer(
     return store
 
 
-def send_all(store: SpoolBuffer) -> list[bytes]:
+def send_all(store: SpoolStore) -> list[bytes]:
     out = []
-    while (p := store.head(timeout=0)) is not None:
+    while (p := store.take(timeout=0)) is not None:
         out.append(p.body)
-        assert store.done(p)
+        assert store.acknowledge(p)
     return out
 
 
 def test_buffer_sends_in_order_and_forgets_acknowledged(tmp_path: Path) -> None:
     store = buffer(tmp_path)
     for tag in ("a", "b", "c"):
-        assert store.put(payload(tag)) == []
+        store.put(payload(tag))
     assert len(store) == 3 and store.nbytes > 0
-    first = store.head(timeout=0)
+    first = store.take(timeout=0)
     assert first is not None and first.body == b"a"
-    assert store.head(timeout=0) is first, "the head stays in flight until done"
-    store.done(first)
+    assert store.take(timeout=0) is first, "the head stays in flight until done"
+    store.acknowledge(first)
     assert send_all(store) == [b"b", b"c"]
     assert len(store) == 0 and store.nbytes == 0
     assert not list(tmp_path.glob("*.rwp"))
@@ -249,7 +241,7 @@ def test_left_overs_are_replayed_before_new_data(tmp_path: Path) -> None:
     first = buffer(tmp_path)
     for tag in ("old-1", "old-2"):
         first.put(payload(tag, samples=5))
-    in_flight = first.head(timeout=0)
+    in_flight = first.take(timeout=0)
     assert in_flight is not None
     assert first.drain() == [], "everything is on disk: nothing is lost at exit"
     # Restart (as after SIGKILL or SIGTERM): old payloads first, then new ones.
@@ -264,9 +256,9 @@ def test_payload_bodies_stay_on_disk_until_sent(tmp_path: Path) -> None:
     original = payload("x" * 1000)
     store.put(original)
     assert original.body == b"x" * 1000, "the caller's payload is left untouched"
-    queued = store._items[0].payload
+    queued = store._items[0]
     assert queued.body == b"", "only the in-flight payload is held in memory"
-    assert store.head(timeout=0).body == b"x" * 1000
+    assert store.take(timeout=0).body == b"x" * 1000
 
 
 def test_byte_bound_drops_oldest_not_in_flight(tmp_path: Path) -> None:
@@ -274,12 +266,12 @@ def test_byte_bound_drops_oldest_not_in_flight(tmp_path: Path) -> None:
     one = len(encode_file(b"x" * 100, 1, 0))
     store = buffer(tmp_path, max_bytes=3 * one, drops=drops)
     store.put(payload("0" * 100, samples=7))
-    in_flight = store.head(timeout=0)
+    in_flight = store.take(timeout=0)
     for i in range(1, 5):
         store.put(payload(str(i) * 100, samples=7))
     assert drops.reasons() == ["buffer_full", "buffer_full"]
     assert sum(e[1] for e in drops.events) == 14
-    assert in_flight is not None and store.done(in_flight)
+    assert in_flight is not None and store.acknowledge(in_flight)
     assert [b[:1] for b in send_all(store)] == [b"3", b"4"]
 
 
@@ -344,7 +336,7 @@ def test_head_waits_for_a_payload_and_wake_releases_it(tmp_path: Path) -> None:
 
     store = buffer(tmp_path)
     got: list[Payload | None] = []
-    t = threading.Thread(target=lambda: got.append(store.head(timeout=30)))
+    t = threading.Thread(target=lambda: got.append(store.take(timeout=30)))
     t.start()
     store.wake()
     t.join(10)
@@ -361,8 +353,9 @@ def test_newest_timestamps_seed_the_ordering_guard(tmp_path: Path) -> None:
     for p in batch1 + batch2:
         first.put(p)
     first.drain()
-    second = buffer(tmp_path)
-    assert second.newest_replayed_timestamps() == {key_a: 3000, key_b: 1500}
+    spool = Spool(tmp_path, max_bytes=10**9, max_age_s=3600, clock=Clock())
+    second = SpoolStore(spool, max_memory_payloads=10, max_memory_bytes=10**6)
+    assert second.open() == {key_a: 3000, key_b: 1500}
     assert newest_timestamps([p.body for p in batch2]) == {key_a: 3000}
 
 

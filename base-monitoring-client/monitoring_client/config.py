@@ -1,75 +1,46 @@
-"""All configuration, read from the environment and validated once, at start.
+"""All configuration of the base client, read from the environment and validated once, at start.
 
 A wrong value should stop the client before it collects anything, with a message that names the variable,
-shows the value and says what is accepted, rather than surface minutes later as a confusing failure. The
-``env_*`` helpers are public so implementations parse their own variables the same way (and raise the
-same ``ConfigError``); ``load_config`` reports every invalid variable at once, one line each.
+shows the value and says what is accepted, rather than surface minutes later as a confusing failure.
+``Config`` is the table of the base client's settings (one ``setting`` row per variable, see
+``settings_table``); ``load_config`` reports every invalid variable at once, one line each.
 
-An empty value counts as unset (``FOO=`` in a compose ``.env`` file means "use the default").
+The ``env_*`` helpers read one variable with the same rules and the same one-line ``ConfigError``, for
+code that reads a variable on its own; a client package declares its settings as rows instead, and gets
+the all-at-once report and its README table with them.
 """
 
 from __future__ import annotations
 
-import math
-import os
-import re
 import socket
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
-from urllib.parse import urlsplit
 
-from monitoring_client.errors import ConfigError
-
-T = TypeVar("T")
+from monitoring_client.settings_table import (
+    Bad,
+    Bytes,
+    Choice,
+    Directory,
+    FilePath,
+    Flag,
+    LabelValue,
+    Number,
+    Text,
+    Url,
+    WholeNumber,
+    parse,
+    read,
+    setting,
+)
+from monitoring_client.settings_values import FREE_PORT
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off"}
-_BYTE_UNITS = {
-    "": 1,
-    "b": 1,
-    "kb": 1000,
-    "mb": 1000**2,
-    "gb": 1000**3,
-    "k": 1024,
-    "m": 1024**2,
-    "g": 1024**3,
-    "kib": 1024,
-    "mib": 1024**2,
-    "gib": 1024**3,
-}
-_BYTES_RE = re.compile(r"^\s*(\d+)\s*([a-zA-Z]*)\s*$")
-
-
-def _raw(name: str, environ: Mapping[str, str] | None) -> str | None:
-    env = os.environ if environ is None else environ
-    value = env.get(name)
-    if value is None or value.strip() == "":
-        return None
-    return value
-
-
-def _invalid(name: str, value: str, expected: str) -> ConfigError:
-    return ConfigError(f"{name}={value!r} is invalid: expected {expected}")
-
-
-def _range_text(kind: str, minimum: float | None, maximum: float | None, above: float | None) -> str:
-    parts = []
-    if above is not None:
-        parts.append(f"> {above:g}")
-    if minimum is not None:
-        parts.append(f">= {minimum:g}")
-    if maximum is not None:
-        parts.append(f"<= {maximum:g}")
-    return kind + (" " + " and ".join(parts) if parts else "")
 
 
 def env_str(name: str, default: str, environ: Mapping[str, str] | None = None) -> str:
     """The variable's value (surrounding blanks removed), or ``default`` when unset or empty."""
-    raw = _raw(name, environ)
-    return default if raw is None else raw.strip()
+    return read(name, Text(), default, environ)
 
 
 def env_float(
@@ -82,22 +53,7 @@ def env_float(
     environ: Mapping[str, str] | None = None,
 ) -> float:
     """A finite number within ``[minimum, maximum]`` (and strictly greater than ``above`` if given)."""
-    raw = _raw(name, environ)
-    if raw is None:
-        return default
-    expected = _range_text("a number", minimum, maximum, above)
-    try:
-        value = float(raw)
-    except ValueError:
-        raise _invalid(name, raw, expected) from None
-    if (
-        not math.isfinite(value)
-        or (minimum is not None and value < minimum)
-        or (maximum is not None and value > maximum)
-        or (above is not None and value <= above)
-    ):
-        raise _invalid(name, raw, expected)
-    return value
+    return read(name, Number(minimum, maximum, above), default, environ)
 
 
 def env_int(
@@ -109,17 +65,7 @@ def env_int(
     environ: Mapping[str, str] | None = None,
 ) -> int:
     """A whole number within ``[minimum, maximum]``."""
-    raw = _raw(name, environ)
-    if raw is None:
-        return default
-    expected = _range_text("a whole number", minimum, maximum, None)
-    try:
-        value = int(raw.strip())
-    except ValueError:
-        raise _invalid(name, raw, expected) from None
-    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
-        raise _invalid(name, raw, expected)
-    return value
+    return read(name, WholeNumber(minimum, maximum), default, environ)
 
 
 def env_optional_int(
@@ -130,9 +76,7 @@ def env_optional_int(
     environ: Mapping[str, str] | None = None,
 ) -> int | None:
     """Like ``env_int`` but ``None`` when unset: for features that are off unless configured."""
-    if _raw(name, environ) is None:
-        return None
-    return env_int(name, 0, minimum=minimum, maximum=maximum, environ=environ)
+    return read(name, WholeNumber(minimum, maximum), None, environ)
 
 
 def env_bytes(
@@ -142,44 +86,18 @@ def env_bytes(
     minimum: int | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> int:
-    """A size in bytes: a whole number, optionally with a unit (KiB, MiB, GiB = powers of 1024; KB, MB, GB
-    = powers of 1000; K, M, G = powers of 1024)."""
-    raw = _raw(name, environ)
-    if raw is None:
-        return default
-    expected = "a size in bytes such as 67108864 or 64MiB" + (f" (at least {minimum})" if minimum else "")
-    match = _BYTES_RE.match(raw)
-    if not match or match.group(2).lower() not in _BYTE_UNITS:
-        raise _invalid(name, raw, expected)
-    value = int(match.group(1)) * _BYTE_UNITS[match.group(2).lower()]
-    if minimum is not None and value < minimum:
-        raise _invalid(name, raw, expected)
-    return value
+    """A size in bytes, optionally with a unit (see ``settings_values.Bytes``)."""
+    return read(name, Bytes(minimum), default, environ)
 
 
 def env_bool(name: str, default: bool, environ: Mapping[str, str] | None = None) -> bool:
     """true/false, yes/no, on/off or 1/0 (any case)."""
-    raw = _raw(name, environ)
-    if raw is None:
-        return default
-    lowered = raw.strip().lower()
-    if lowered in _TRUE:
-        return True
-    if lowered in _FALSE:
-        return False
-    raise _invalid(name, raw, "true or false (also yes/no, on/off, 1/0)")
+    return read(name, Flag(), default, environ)
 
 
 def env_choice(name: str, default: str, choices: tuple[str, ...], environ: Mapping[str, str] | None = None) -> str:
     """One of ``choices`` (compared case-insensitively, returned as spelled in ``choices``)."""
-    raw = _raw(name, environ)
-    if raw is None:
-        return default
-    by_lower = {c.lower(): c for c in choices}
-    chosen = by_lower.get(raw.strip().lower())
-    if chosen is None:
-        raise _invalid(name, raw, "one of " + ", ".join(choices))
-    return chosen
+    return read(name, Choice(choices), default, environ)
 
 
 def env_path(
@@ -190,11 +108,7 @@ def env_path(
     environ: Mapping[str, str] | None = None,
 ) -> Path:
     """A filesystem path; with ``must_exist`` the path has to exist when the client starts."""
-    raw = _raw(name, environ)
-    path = Path(default if raw is None else raw.strip())
-    if must_exist and not path.exists():
-        raise _invalid(name, str(path), "an existing path")
-    return path
+    return read(name, FilePath(must_exist), Path(default), environ)
 
 
 def env_url(
@@ -205,178 +119,153 @@ def env_url(
     environ: Mapping[str, str] | None = None,
 ) -> str:
     """An absolute URL with one of ``schemes`` and a host, e.g. http://prometheus:9090/api/v1/write."""
-    raw = _raw(name, environ)
-    if raw is None:
-        return default
-    url = raw.strip()
-    expected = f"an {' or '.join(schemes)} URL with a host, e.g. http://prometheus:9090/api/v1/write"
-    try:
-        parts = urlsplit(url)
-        port_ok = parts.port is None or 0 < parts.port < 65536
-    except ValueError:
-        raise _invalid(name, raw, expected) from None
-    if parts.scheme.lower() not in schemes or not parts.hostname or not port_ok or " " in url:
-        raise _invalid(name, raw, expected)
-    return url
-
-
-def spool_directory(name: str, environ: Mapping[str, str] | None = None) -> Path | None:
-    """A directory for the on-disk spool, or None when unset (memory only). It may not exist yet (it is
-    created at start); an existing path must be a directory."""
-    raw = _raw(name, environ)
-    if raw is None:
-        return None
-    path = Path(raw.strip())
-    if path.exists() and not path.is_dir():
-        raise _invalid(name, raw, "a directory (created if missing), or unset to keep unsent data in memory only")
-    return path
-
-
-_LABEL_NAME_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+    return read(name, Url(schemes), default, environ)
 
 
 @dataclass(frozen=True)
 class Config:
-    """Every setting of the base client; see README.md for what each one is for."""
+    """Every setting of the base client: one row per variable (variable, kind and bounds, default, meaning).
 
-    remote_write_url: str = "http://prometheus:9090/api/v1/write"
-    scrape_interval_s: float = 0.1
-    push_interval_s: float = 1.0
-    max_retry_batches: int = 3600
-    max_buffer_bytes: int = 64 * 1024**2
-    raw_queue_size: int = 10_000
-    proc_queue_size: int = 10_000
-    log_level: str = "INFO"
-    monitor_impl: str = "monitor_impl"
-    service_label: str | None = None
-    host_label: str = field(default_factory=socket.gethostname)
-    request_timeout_s: float = 5.0
-    max_samples_per_request: int = 2000
-    max_request_bytes: int = 4 * 1024**2
-    retry_base_s: float = 0.5
-    retry_max_s: float = 10.0
-    shutdown_timeout_s: float = 8.0
-    health_port: int | None = None
-    health_host: str = "127.0.0.1"
-    self_metrics_interval_s: float = 10.0
-    spool_dir: Path | None = None
-    spool_max_bytes: int = 1024**3
-    spool_max_age_s: float = 3600.0
+    The README's configuration table is rendered from these rows (``tests/test_config.py`` fails when it
+    is out of date; ``python -m monitoring_client.settings_table monitoring_client.config:Config README.md``
+    rewrites it).
+    """
+
+    remote_write_url: str = setting(
+        "REMOTE_WRITE_URL",
+        Url(),
+        "http://prometheus:9090/api/v1/write",
+        "the remote-write receiver; `user:password@` in the URL is sent as Basic auth (never logged)",
+    )
+    scrape_interval_s: float = setting(
+        "SCRAPE_INTERVAL_S", Number(above=0, maximum=3600), 0.1, "seconds between readings, passed to `get_power`"
+    )
+    push_interval_s: float = setting(
+        "PUSH_INTERVAL_S",
+        Number(minimum=0.01, maximum=3600),
+        1.0,
+        "how often collected samples are encoded and queued for sending",
+    )
+    max_retry_batches: int = setting(
+        "MAX_RETRY_BATCHES",
+        WholeNumber(minimum=1),
+        3600,
+        "memory buffer bound in requests (about an hour of outage at the default push interval)",
+    )
+    max_buffer_bytes: int = setting(
+        "MAX_BUFFER_BYTES", Bytes(minimum=1024), 64 * 1024**2, "memory buffer bound in bytes of encoded requests"
+    )
+    raw_queue_size: int = setting(
+        "RAW_QUEUE_SIZE", WholeNumber(minimum=1), 10_000, "items between the collector and the processor"
+    )
+    proc_queue_size: int = setting(
+        "PROC_QUEUE_SIZE", WholeNumber(minimum=1), 10_000, "items between the processor and the batcher"
+    )
+    log_level: str = setting("LOG_LEVEL", Choice(LOG_LEVELS), "INFO", "log threshold (the log goes to stderr)")
+    monitor_impl: str = setting(
+        "MONITOR_IMPL",
+        Text("a module name or a path to a .py file that defines get_power and process_data"),
+        "monitor_impl",
+        "the implementation: a module imported with the working directory first on the path, or a `.py` file"
+        " whose directory goes first on the path (so its sibling modules import)",
+        refused_at_start=(
+            Bad("missing file", "/nonexistent/monitor_impl.py"),
+            Bad("missing module", "no_such_monitor_module"),
+        ),
+    )
+    service_label: str | None = setting(
+        "SERVICE_LABEL",
+        LabelValue(),
+        None,
+        "the `source` label",
+        default_text="the implementation's `SERVICE_NAME`, else `monitoring-client`",
+    )
+    host_label: str = setting(
+        "HOST_LABEL",
+        LabelValue(),
+        None,
+        "the `host` label",
+        default_factory=socket.gethostname,
+        default_text="hostname",
+    )
+    request_timeout_s: float = setting(
+        "REQUEST_TIMEOUT_S", Number(above=0, maximum=300), 5.0, "timeout of one HTTP request"
+    )
+    max_samples_per_request: int = setting(
+        "MAX_SAMPLES_PER_REQUEST",
+        WholeNumber(minimum=1, maximum=1_000_000),
+        2000,
+        "larger batches are split into several requests",
+    )
+    max_request_bytes: int = setting(
+        "MAX_REQUEST_BYTES",
+        Bytes(minimum=4096),
+        4 * 1024**2,
+        "larger batches are split into several requests (uncompressed protobuf size)",
+    )
+    retry_base_s: float = setting("RETRY_BASE_S", Number(above=0, maximum=3600), 0.5, "first backoff delay")
+    retry_max_s: float = setting(
+        "RETRY_MAX_S",
+        Number(above=0, maximum=3600),
+        10.0,
+        "backoff cap, at least `RETRY_BASE_S`",
+        refused_at_start=(Bad("below RETRY_BASE_S", "0.1"),),
+    )
+    shutdown_timeout_s: float = setting(
+        "SHUTDOWN_TIMEOUT_S",
+        Number(above=0, maximum=3600),
+        8.0,
+        "flush deadline after SIGTERM (keep it under Docker's 10 s stop timeout)",
+    )
+    health_port: int | None = setting(
+        "HEALTH_PORT",
+        WholeNumber(minimum=1, maximum=65535),
+        None,
+        "serve `/healthz` and `/metrics` on this port",
+        default_text="unset (off)",
+    )
+    health_host: str = setting(
+        "HEALTH_HOST",
+        Text("an address of this machine"),
+        "127.0.0.1",
+        "bind address of the health endpoint; `0.0.0.0` to let another container scrape `/metrics`",
+        refused_at_start=(
+            Bad("not an address (with HEALTH_PORT set)", "no-such-host.invalid", {"HEALTH_PORT": FREE_PORT}),
+        ),
+    )
+    self_metrics_interval_s: float = setting(
+        "SELF_METRICS_INTERVAL_S",
+        Number(minimum=0, maximum=86400),
+        10.0,
+        "how often the client's own metrics are pushed with the data; `0` turns that off",
+    )
+    spool_dir: Path | None = setting(
+        "SPOOL_DIR",
+        Directory("a directory (created if missing), or unset to keep unsent data in memory only"),
+        None,
+        "directory of the on-disk spool: keeps unsent requests across restarts and crashes. Not writable:"
+        " memory only, with a warning",
+        default_text="unset (memory only)",
+    )
+    spool_max_bytes: int = setting(
+        "SPOOL_MAX_BYTES", Bytes(minimum=64 * 1024), 1024**3, "bound of the spool files; oldest dropped first"
+    )
+    spool_max_age_s: float = setting(
+        "SPOOL_MAX_AGE_S",
+        Number(minimum=0, maximum=30 * 86400),
+        3600.0,
+        "spooled requests older than this are dropped (`0`: no age limit); Prometheus refuses samples much"
+        " older than its head block anyway",
+    )
+
+
+def _retry_cap_not_below_base(config: Config, env: Mapping[str, str]) -> str | None:
+    if config.retry_max_s >= config.retry_base_s:
+        return None
+    given = env.get("RETRY_MAX_S") or str(config.retry_max_s)
+    return f"RETRY_MAX_S={given!r} is invalid: expected a number >= RETRY_BASE_S ({config.retry_base_s:g})"
 
 
 def load_config(environ: Mapping[str, str] | None = None) -> Config:
     """Read and validate every variable; raise one ``ConfigError`` listing each problem on its own line."""
-    env = os.environ if environ is None else environ
-    defaults = Config(host_label="")
-    problems: list[str] = []
-
-    def take(parse: Callable[[], T], fallback: T) -> T:
-        try:
-            return parse()
-        except ConfigError as exc:
-            problems.append(str(exc))
-            return fallback
-
-    def label_value(name: str, default: str | None) -> str | None:
-        raw = _raw(name, env)
-        if raw is None:
-            return default
-        if raw != raw.strip() or len(raw) > 256 or not raw.isprintable():
-            raise _invalid(name, raw, "a printable label value without surrounding blanks, at most 256 chars")
-        return raw
-
-    config = Config(
-        remote_write_url=take(lambda: env_url("REMOTE_WRITE_URL", defaults.remote_write_url, environ=env), ""),
-        scrape_interval_s=take(
-            lambda: env_float("SCRAPE_INTERVAL_S", defaults.scrape_interval_s, above=0, maximum=3600, environ=env),
-            defaults.scrape_interval_s,
-        ),
-        push_interval_s=take(
-            lambda: env_float("PUSH_INTERVAL_S", defaults.push_interval_s, minimum=0.01, maximum=3600, environ=env),
-            defaults.push_interval_s,
-        ),
-        max_retry_batches=take(
-            lambda: env_int("MAX_RETRY_BATCHES", defaults.max_retry_batches, minimum=1, environ=env),
-            defaults.max_retry_batches,
-        ),
-        max_buffer_bytes=take(
-            lambda: env_bytes("MAX_BUFFER_BYTES", defaults.max_buffer_bytes, minimum=1024, environ=env),
-            defaults.max_buffer_bytes,
-        ),
-        raw_queue_size=take(
-            lambda: env_int("RAW_QUEUE_SIZE", defaults.raw_queue_size, minimum=1, environ=env),
-            defaults.raw_queue_size,
-        ),
-        proc_queue_size=take(
-            lambda: env_int("PROC_QUEUE_SIZE", defaults.proc_queue_size, minimum=1, environ=env),
-            defaults.proc_queue_size,
-        ),
-        log_level=take(lambda: env_choice("LOG_LEVEL", defaults.log_level, LOG_LEVELS, environ=env), "INFO"),
-        monitor_impl=env_str("MONITOR_IMPL", defaults.monitor_impl, environ=env),
-        service_label=take(lambda: label_value("SERVICE_LABEL", None), None),
-        host_label=take(lambda: label_value("HOST_LABEL", None), None) or socket.gethostname(),
-        request_timeout_s=take(
-            lambda: env_float("REQUEST_TIMEOUT_S", defaults.request_timeout_s, above=0, maximum=300, environ=env),
-            defaults.request_timeout_s,
-        ),
-        max_samples_per_request=take(
-            lambda: env_int(
-                "MAX_SAMPLES_PER_REQUEST",
-                defaults.max_samples_per_request,
-                minimum=1,
-                maximum=1_000_000,
-                environ=env,
-            ),
-            defaults.max_samples_per_request,
-        ),
-        max_request_bytes=take(
-            lambda: env_bytes("MAX_REQUEST_BYTES", defaults.max_request_bytes, minimum=4096, environ=env),
-            defaults.max_request_bytes,
-        ),
-        retry_base_s=take(
-            lambda: env_float("RETRY_BASE_S", defaults.retry_base_s, above=0, maximum=3600, environ=env),
-            defaults.retry_base_s,
-        ),
-        retry_max_s=take(
-            lambda: env_float("RETRY_MAX_S", defaults.retry_max_s, above=0, maximum=3600, environ=env),
-            defaults.retry_max_s,
-        ),
-        shutdown_timeout_s=take(
-            lambda: env_float("SHUTDOWN_TIMEOUT_S", defaults.shutdown_timeout_s, above=0, maximum=3600, environ=env),
-            defaults.shutdown_timeout_s,
-        ),
-        health_port=take(lambda: env_optional_int("HEALTH_PORT", minimum=1, maximum=65535, environ=env), None),
-        health_host=env_str("HEALTH_HOST", defaults.health_host, environ=env),
-        self_metrics_interval_s=take(
-            lambda: env_float(
-                "SELF_METRICS_INTERVAL_S",
-                defaults.self_metrics_interval_s,
-                minimum=0,
-                maximum=86400,
-                environ=env,
-            ),
-            defaults.self_metrics_interval_s,
-        ),
-        spool_dir=take(lambda: spool_directory("SPOOL_DIR", env), None),
-        spool_max_bytes=take(
-            lambda: env_bytes("SPOOL_MAX_BYTES", defaults.spool_max_bytes, minimum=64 * 1024, environ=env),
-            defaults.spool_max_bytes,
-        ),
-        spool_max_age_s=take(
-            lambda: env_float("SPOOL_MAX_AGE_S", defaults.spool_max_age_s, minimum=0, maximum=30 * 86400, environ=env),
-            defaults.spool_max_age_s,
-        ),
-    )
-    if config.retry_max_s < config.retry_base_s:
-        problems.append(
-            f"RETRY_MAX_S={env.get('RETRY_MAX_S') or str(config.retry_max_s)!r} is invalid: expected a number"
-            f" >= RETRY_BASE_S ({config.retry_base_s:g})"
-        )
-    if problems:
-        raise ConfigError("\n".join(problems))
-    return config
-
-
-def is_valid_label_name(name: str) -> bool:
-    """Prometheus label name syntax (the ``__`` prefix is reserved and refused separately)."""
-    return bool(_LABEL_NAME_RE.match(name))
+    return parse(Config, environ, checks=(_retry_cap_not_below_base,))

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
+
 import pytest
 
+from monitoring_client import settings_table
 from monitoring_client.config import (
     Config,
     env_bool,
@@ -15,6 +19,8 @@ from monitoring_client.config import (
     load_config,
 )
 from monitoring_client.errors import ConfigError
+
+README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 def test_defaults_when_nothing_is_set() -> None:
@@ -120,3 +126,24 @@ def test_helpers_for_implementations() -> None:
         env_bool("A", False, environ=env)
     with pytest.raises(ConfigError, match=r"^E='/tmp/no/such' is invalid: expected an existing path$"):
         env_path("E", "/", must_exist=True, environ={"E": "/tmp/no/such"})
+
+
+def test_readme_table_is_the_settings_table() -> None:
+    text = README.read_text()
+    assert settings_table.update_readme(text, Config) == text, (
+        "README.md's settings table is out of date: run"
+        " python -m monitoring_client.settings_table monitoring_client.config:Config base-monitoring-client/README.md"
+    )
+
+
+def test_every_field_is_a_row_and_every_row_has_values_to_refuse() -> None:
+    rows = settings_table.rows(Config)
+    assert [r.field for r in rows] == [f.name for f in dataclasses.fields(Config)]
+    assert all(r.variable == r.field.upper() for r in rows)
+    for row in rows:
+        assert row.refused(), f"{row.variable}: no value to refuse, so the reliability report cannot show one"
+        for bad in row.refused():
+            if bad in row.refused_at_start:
+                continue  # refused when the client starts (a missing module), not when it parses
+            with pytest.raises(ConfigError, match=f"^{row.variable}="):
+                load_config({**bad.also, row.variable: bad.value})

@@ -52,7 +52,9 @@ from monitoring_client.ratelimited_log import RateLimitedLog
 
 logger = logging.getLogger(__name__)
 
-SAMPLER_MODES = ("auto", "yes", "no")
+# SAMPLER_PROCESS values.
+AUTO, YES, NO = "auto", "yes", "no"
+SAMPLER_MODES = (AUTO, YES, NO)
 # SAMPLER_PROCESS=auto uses the child process for sampling intervals shorter than this (above 200 Hz).
 AUTO_BELOW_S = 0.005
 # The child sends a frame at least this often, or as soon as this many readings are waiting.
@@ -65,9 +67,9 @@ _HEADER = struct.Struct("<I")
 
 def use_process(mode: str, interval_s: float) -> bool:
     """Whether to sample in a child process, for ``mode`` ``auto``, ``yes`` or ``no``."""
-    if mode == "yes":
+    if mode == YES:
         return True
-    if mode == "no":
+    if mode == NO:
         return False
     return interval_s < AUTO_BELOW_S
 

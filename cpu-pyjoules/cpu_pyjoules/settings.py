@@ -1,21 +1,19 @@
-"""Configuration of cpu-pyjoules, read from the environment once at start-up.
+"""Configuration of cpu-pyjoules: its rows of the settings table, read from the environment at start-up.
 
-Parsing goes through ``monitoring_client.config`` so that every client reports a bad value the same way
-(``ConfigError``: one line, exit status 2) and nobody keeps a second copy of the parsing rules.
-``monitor_impl.py`` calls :func:`load_settings` at import time, so a typo stops the process before any
-thread starts instead of surfacing minutes later.
+The rows are declared the way the base client declares its own (``monitoring_client.settings_table``), so
+a bad value is reported the same way (``ConfigError``: every problem at once, one line each, exit status 2)
+and the README's settings table is rendered from them. ``monitor_impl.py`` calls :func:`load_settings` at
+import time, so a typo stops the process before any thread starts instead of surfacing minutes later.
 """
 
 from __future__ import annotations
 
-import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from monitoring_client.config import env_bool, env_choice, env_float, env_path, env_str
-from monitoring_client.errors import ConfigError
+from cpu_pyjoules.sampler_process import AUTO, SAMPLER_MODES
+from monitoring_client.settings_table import Bad, Choice, FilePath, Flag, MetricName, Number, parse, setting
 
 DEFAULT_POWERCAP_ROOT = Path("/sys/class/powercap")
 DEFAULT_METRIC_PREFIX = "pyjoules_remote_write"
@@ -23,42 +21,46 @@ DEFAULT_METRIC_PREFIX = "pyjoules_remote_write"
 # are rated around 500 W and psys of a workstation stays well below. Used to reject impossible deltas.
 DEFAULT_MAX_ZONE_POWER_W = 1500.0
 
-_METRIC_PREFIX_RE = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
-
 
 @dataclass(frozen=True)
 class Settings:
     """Everything cpu-pyjoules needs besides the sampling interval (which the base client passes in)."""
 
-    powercap_root: Path = DEFAULT_POWERCAP_ROOT
-    metric_prefix: str = DEFAULT_METRIC_PREFIX
-    max_zone_power_w: float = DEFAULT_MAX_ZONE_POWER_W
-    # Sample in a child process: "auto" (for intervals below 5 ms), "yes" or "no"; see sampler_process.
-    sampler_process: str = "auto"
-    # Ask for real-time scheduling of that child (needs CAP_SYS_NICE; a warning and no effect without it).
-    sampler_realtime: bool = False
+    powercap_root: Path = setting(
+        "POWERCAP_ROOT",
+        FilePath(),
+        DEFAULT_POWERCAP_ROOT,
+        "the tree holding `intel-rapl/`; e.g. the host's `/sys/devices/virtual/powercap` mounted read-only at"
+        " `/host/powercap`",
+        refused_at_start=(Bad("no RAPL tree there", "/nonexistent/powercap"),),
+    )
+    metric_prefix: str = setting(
+        "METRIC_PREFIX",
+        MetricName("a Prometheus metric name prefix"),
+        DEFAULT_METRIC_PREFIX,
+        "prefix of the three metric names",
+    )
+    max_zone_power_w: float = setting(
+        "MAX_ZONE_POWER_W",
+        Number(minimum=1.0, maximum=1e6),
+        DEFAULT_MAX_ZONE_POWER_W,
+        "a zone drawing more than this is a misread: such an interval is dropped and counted",
+    )
+    sampler_process: str = setting(
+        "SAMPLER_PROCESS",
+        Choice(SAMPLER_MODES),
+        AUTO,
+        "sample in a child process (`auto`: above 200 Hz); see below",
+    )
+    sampler_realtime: bool = setting(
+        "SAMPLER_REALTIME",
+        Flag(),
+        False,
+        "ask for real-time scheduling (`SCHED_FIFO`) of that child; needs CAP_SYS_NICE (`cap_add: [SYS_NICE]`),"
+        " otherwise a warning and no effect",
+    )
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
-    """Read POWERCAP_ROOT, METRIC_PREFIX, MAX_ZONE_POWER_W, SAMPLER_PROCESS and SAMPLER_REALTIME.
-
-    Raises ConfigError on the first bad one.
-    """
-    env = os.environ if environ is None else environ
-    root = env_path("POWERCAP_ROOT", DEFAULT_POWERCAP_ROOT, environ=env)
-    prefix = env_str("METRIC_PREFIX", DEFAULT_METRIC_PREFIX, environ=env)
-    if not _METRIC_PREFIX_RE.match(prefix):
-        raise ConfigError(
-            f"METRIC_PREFIX={prefix!r} is invalid: expected a Prometheus metric name prefix "
-            "(letters, digits, '_' or ':', not starting with a digit)"
-        )
-    ceiling = env_float("MAX_ZONE_POWER_W", DEFAULT_MAX_ZONE_POWER_W, minimum=1.0, maximum=1e6, environ=env)
-    sampler = env_choice("SAMPLER_PROCESS", "auto", ("auto", "yes", "no"), environ=env)
-    realtime = env_bool("SAMPLER_REALTIME", False, environ=env)
-    return Settings(
-        powercap_root=Path(root),
-        metric_prefix=prefix,
-        max_zone_power_w=float(ceiling),
-        sampler_process=sampler,
-        sampler_realtime=realtime,
-    )
+    """Read every cpu-pyjoules variable; raise one ConfigError listing each invalid one on its own line."""
+    return parse(Settings, environ)

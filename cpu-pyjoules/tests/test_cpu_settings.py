@@ -13,7 +13,10 @@ from cpu_pyjoules.settings import (
     Settings,
     load_settings,
 )
+from monitoring_client import settings_table
 from monitoring_client.errors import ConfigError
+
+README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 def test_defaults():
@@ -55,3 +58,17 @@ def test_bad_values_are_config_errors(env, name):
     message = str(info.value)
     assert message.startswith(name) and "\n" not in message
     assert info.value.exit_status == 2
+
+
+def test_every_problem_is_reported_at_once():
+    with pytest.raises(ConfigError) as info:
+        load_settings({"METRIC_PREFIX": "9lives", "SAMPLER_PROCESS": "sometimes"})
+    assert [line.split("=")[0] for line in str(info.value).splitlines()] == ["METRIC_PREFIX", "SAMPLER_PROCESS"]
+
+
+def test_readme_table_is_the_settings_table():
+    text = README.read_text()
+    assert settings_table.update_readme(text, Settings) == text, (
+        "README.md's settings table is out of date: run"
+        " python -m monitoring_client.settings_table cpu_pyjoules.settings:Settings cpu-pyjoules/README.md"
+    )

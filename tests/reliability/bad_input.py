@@ -1,6 +1,8 @@
 """Bad input cases for the report: run the real CLI (and the stack's helper) and capture what users see.
 
-Each case sets one variable to an invalid value on top of an otherwise valid configuration, runs
+Each case sets one variable to a value it must refuse on top of an otherwise valid configuration (the
+cases come from the rows of the settings tables: each row's kind gives values of the wrong shape or out of
+its bounds, and a row adds values refused when the client starts, such as a module that does not exist), runs
 ``monitoring-client`` and records its standard error and exit status. A configuration the client accepts
 (an unreachable receiver is not a configuration error) keeps running: the case records what it logged in
 its first seconds, then stops it with SIGTERM and records that exit status.
@@ -18,47 +20,44 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from monitoring_client.config import Config
+from monitoring_client.settings_table import FREE_PORT, rows
 from testkit.ports import free_port
 
 from .harness import SEQ_IMPL, client_command
 
-# A case: (label, variable, invalid value). Every variable the client reads has at least one case;
-# test_bad_input.py checks that against the base client's Config so new variables are not forgotten.
-CLIENT_CASES: list[tuple[str, str, str]] = [
-    ("not a URL", "REMOTE_WRITE_URL", "prometheus:9090/api/v1/write"),
-    ("wrong scheme", "REMOTE_WRITE_URL", "ftp://127.0.0.1:9090/api/v1/write"),
-    ("zero interval", "SCRAPE_INTERVAL_S", "0"),
-    ("not a number", "SCRAPE_INTERVAL_S", "fast"),
-    ("negative", "PUSH_INTERVAL_S", "-1"),
-    ("zero", "MAX_RETRY_BATCHES", "0"),
-    ("unknown unit", "MAX_BUFFER_BYTES", "64 lots"),
-    ("not a number", "RAW_QUEUE_SIZE", "ten"),
-    ("zero", "PROC_QUEUE_SIZE", "0"),
-    ("unknown level", "LOG_LEVEL", "verbose"),
-    ("missing file", "MONITOR_IMPL", "/nonexistent/monitor_impl.py"),
-    ("missing module", "MONITOR_IMPL", "no_such_monitor_module"),
-    ("surrounding blanks", "SERVICE_LABEL", " cpu "),
-    ("control character", "HOST_LABEL", "host\tname"),
-    ("zero", "REQUEST_TIMEOUT_S", "0"),
-    ("zero", "MAX_SAMPLES_PER_REQUEST", "0"),
-    ("too small", "MAX_REQUEST_BYTES", "100"),
-    ("not a number", "RETRY_BASE_S", "soon"),
-    ("below RETRY_BASE_S", "RETRY_MAX_S", "0.1"),
-    ("negative", "SHUTDOWN_TIMEOUT_S", "-5"),
-    ("out of range", "HEALTH_PORT", "70000"),
-    ("not an address (with HEALTH_PORT set)", "HEALTH_HOST", "no-such-host.invalid"),
-    ("negative", "SELF_METRICS_INTERVAL_S", "-1"),
-    ("a file, not a directory", "SPOOL_DIR", "/etc/hostname"),
-    ("not a size", "SPOOL_MAX_BYTES", "big"),
-    ("negative", "SPOOL_MAX_AGE_S", "-1"),
-]
 
-# cpu-pyjoules' own variables, run with its monitor_impl.py.
-CPU_CASES: list[tuple[str, str, str]] = [
-    ("no RAPL tree there", "POWERCAP_ROOT", "/nonexistent/powercap"),
-    ("invalid metric name", "METRIC_PREFIX", "9-bad"),
-    ("below 1 W", "MAX_ZONE_POWER_W", "0"),
-]
+def _cpu_settings() -> type[Any] | None:
+    try:
+        from cpu_pyjoules.settings import Settings
+    except ImportError:  # cpu-pyjoules not installed: its cases are left out
+        return None
+    return Settings
+
+
+def cases(settings_class: type[Any]) -> list[tuple[str, str, str]]:
+    """(why, variable, value) for every value each row of a settings table must refuse, in table order."""
+    return [(bad.why, row.variable, bad.value) for row in rows(settings_class) for bad in row.refused()]
+
+
+def _with_case(env: dict[str, str], settings_class: type[Any], variable: str, value: str) -> dict[str, str]:
+    """``env`` with the case's variable set, and the other variables the case needs (HEALTH_HOST only
+    matters with HEALTH_PORT set, for instance)."""
+    for row in rows(settings_class):
+        for bad in row.refused():
+            if (row.variable, bad.value) == (variable, value):
+                for other, other_value in bad.also.items():
+                    env[other] = str(free_port()) if other_value == FREE_PORT else other_value
+    env[variable] = value
+    return env
+
+
+# Built from the settings tables: a new row brings its cases with it. test_bad_input.py checks that every
+# variable of the base client has at least one.
+CLIENT_CASES: list[tuple[str, str, str]] = cases(Config)
+# cpu-pyjoules' own variables, run with its monitor_impl.py (when cpu-pyjoules is installed).
+CPU_SETTINGS = _cpu_settings()
+CPU_CASES: list[tuple[str, str, str]] = cases(CPU_SETTINGS) if CPU_SETTINGS is not None else []
 
 
 @dataclass
@@ -131,10 +130,7 @@ def _client_rows(root: Path, tmp: Path, closed: str) -> list[Outcome]:
     rows: list[Outcome] = []
     # Short grace: a start-up check that passes means the process runs; SIGTERM then ends it with 0.
     for label, var, value in CLIENT_CASES:
-        env = _base_env(tmp, closed)
-        if var == "HEALTH_HOST":
-            env["HEALTH_PORT"] = str(free_port())
-        env[var] = value
+        env = _with_case(_base_env(tmp, closed), Config, var, value)
         message, status = run_client(env, tmp, grace_s=3)
         rows.append(Outcome(f"{var}: {label}", f"{var}={value}", message, status))
 
@@ -145,11 +141,11 @@ def _client_rows(root: Path, tmp: Path, closed: str) -> list[Outcome]:
     rows.append(_https_to_http_case(tmp))
 
     cpu_impl = root / "cpu-pyjoules" / "monitor_impl.py"
-    if cpu_impl.exists():
+    if cpu_impl.exists() and CPU_SETTINGS is not None:
         for label, var, value in CPU_CASES:
             env = _base_env(tmp, closed)
             env["MONITOR_IMPL"] = str(cpu_impl)
-            env[var] = value
+            env = _with_case(env, CPU_SETTINGS, var, value)
             message, status = run_client(env, tmp, grace_s=3)
             rows.append(Outcome(f"cpu-pyjoules {var}: {label}", f"{var}={value}", message, status))
     return rows

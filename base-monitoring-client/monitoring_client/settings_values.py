@@ -1,0 +1,374 @@
+"""Kinds of setting values: how a variable's text becomes a value, what is accepted, what must be refused.
+
+Each kind is one small object with the same four parts, so the settings table can use any of them for
+parsing (``__call__``), the error line and the README's "accepted" column (``expected``), the README's
+default column (``show``) and the reliability report's bad-input cases (``refused``: values it must refuse,
+derived from its bounds). A kind raises ``Invalid`` for a value it does not accept; the table turns that
+into the one-line ``ConfigError`` naming the variable. The text given is never empty (empty means unset).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+from urllib.parse import urlsplit
+
+from monitoring_client.records import METRIC_NAME_RE
+
+T_co = TypeVar("T_co", covariant=True)
+
+# Placeholder in ``Bad.also``: the reliability report puts a free TCP port there.
+FREE_PORT = "{free_port}"
+
+
+class Invalid(ValueError):
+    """The text is not a value of this kind."""
+
+
+@dataclass(frozen=True)
+class Bad:
+    """A value a setting must refuse: ``why`` in a few words, and other variables the case needs set."""
+
+    why: str
+    value: str
+    also: Mapping[str, str] = field(default_factory=dict)
+
+
+class Kind(Protocol[T_co]):
+    @property
+    def expected(self) -> str:
+        """What is accepted, completing "expected ..." in an error line."""
+        ...
+
+    def __call__(self, text: str) -> T_co: ...
+
+    def show(self, value: Any) -> str:
+        """A value as the README's default column writes it."""
+        ...
+
+    def refused(self) -> Sequence[Bad]:
+        """Values of the wrong shape or out of bounds, each of which must be refused."""
+        ...
+
+
+def _number(value: float) -> str:
+    """``1000000`` rather than ``1e+06``, ``0.01`` as is."""
+    return str(int(value)) if float(value).is_integer() and abs(value) < 1e15 else f"{value:g}"
+
+
+def _bounds_text(kind: str, minimum: float | None, maximum: float | None, above: float | None) -> str:
+    parts = []
+    if above is not None:
+        parts.append(f"> {_number(above)}")
+    if minimum is not None:
+        parts.append(f">= {_number(minimum)}")
+    if maximum is not None:
+        parts.append(f"<= {_number(maximum)}")
+    return kind + (" " + " and ".join(parts) if parts else "")
+
+
+@dataclass(frozen=True)
+class Number:
+    """A finite number within ``[minimum, maximum]``, and strictly greater than ``above`` if given."""
+
+    minimum: float | None = None
+    maximum: float | None = None
+    above: float | None = None
+
+    @property
+    def expected(self) -> str:
+        return _bounds_text("a number", self.minimum, self.maximum, self.above)
+
+    def __call__(self, text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise Invalid(text) from None
+        if (
+            not math.isfinite(value)
+            or (self.minimum is not None and value < self.minimum)
+            or (self.maximum is not None and value > self.maximum)
+            or (self.above is not None and value <= self.above)
+        ):
+            raise Invalid(text)
+        return value
+
+    def show(self, value: Any) -> str:
+        return _number(value)
+
+    def refused(self) -> Sequence[Bad]:
+        bad = [Bad("not a number", "fast")]
+        if self.above is not None:
+            bad.append(Bad(f"not above {_number(self.above)}", _number(self.above)))
+        elif self.minimum is not None:
+            below = self.minimum / 10 if 0 < self.minimum < 1 else self.minimum - 1
+            bad.append(Bad(f"below {_number(self.minimum)}", _number(below)))
+        if self.maximum is not None:
+            bad.append(Bad(f"above {_number(self.maximum)}", _number(self.maximum * 2)))
+        return bad
+
+
+@dataclass(frozen=True)
+class WholeNumber:
+    """A whole number within ``[minimum, maximum]``."""
+
+    minimum: int | None = None
+    maximum: int | None = None
+
+    @property
+    def expected(self) -> str:
+        return _bounds_text("a whole number", self.minimum, self.maximum, None)
+
+    def __call__(self, text: str) -> int:
+        try:
+            value = int(text.strip())
+        except ValueError:
+            raise Invalid(text) from None
+        if (self.minimum is not None and value < self.minimum) or (self.maximum is not None and value > self.maximum):
+            raise Invalid(text)
+        return value
+
+    def show(self, value: Any) -> str:
+        return str(value)
+
+    def refused(self) -> Sequence[Bad]:
+        bad = [Bad("not a whole number", "2.5")]
+        if self.minimum is not None:
+            bad.append(Bad(f"below {self.minimum}", str(self.minimum - 1)))
+        if self.maximum is not None:
+            bad.append(Bad(f"above {self.maximum}", str(self.maximum + 1)))
+        return bad
+
+
+_BYTE_UNITS = {
+    "": 1,
+    "b": 1,
+    "kb": 1000,
+    "mb": 1000**2,
+    "gb": 1000**3,
+    "k": 1024,
+    "m": 1024**2,
+    "g": 1024**3,
+    "kib": 1024,
+    "mib": 1024**2,
+    "gib": 1024**3,
+}
+_BYTES_RE = re.compile(r"^\s*(\d+)\s*([a-zA-Z]*)\s*$")
+
+
+@dataclass(frozen=True)
+class Bytes:
+    """A size in bytes: a whole number, optionally with a unit (KiB, MiB, GiB = powers of 1024; KB, MB, GB
+    = powers of 1000; K, M, G = powers of 1024)."""
+
+    minimum: int | None = None
+
+    @property
+    def expected(self) -> str:
+        return "a size in bytes such as 67108864 or 64MiB" + (f" (at least {self.minimum})" if self.minimum else "")
+
+    def __call__(self, text: str) -> int:
+        match = _BYTES_RE.match(text)
+        if not match or match.group(2).lower() not in _BYTE_UNITS:
+            raise Invalid(text)
+        value = int(match.group(1)) * _BYTE_UNITS[match.group(2).lower()]
+        if self.minimum is not None and value < self.minimum:
+            raise Invalid(text)
+        return value
+
+    def show(self, value: Any) -> str:
+        for unit, size in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
+            if value >= size and value % size == 0:
+                return f"{value // size}{unit}"
+        return str(value)
+
+    def refused(self) -> Sequence[Bad]:
+        bad = [Bad("not a size", "big"), Bad("unknown unit", "64 lots")]
+        if self.minimum:
+            bad.append(Bad(f"below {self.show(self.minimum)}", str(self.minimum - 1)))
+        return bad
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+@dataclass(frozen=True)
+class Flag:
+    """true/false, yes/no, on/off or 1/0 (any case)."""
+
+    @property
+    def expected(self) -> str:
+        return "true or false (also yes/no, on/off, 1/0)"
+
+    def __call__(self, text: str) -> bool:
+        lowered = text.strip().lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+        raise Invalid(text)
+
+    def show(self, value: Any) -> str:
+        return "true" if value else "false"
+
+    def refused(self) -> Sequence[Bad]:
+        return [Bad("neither true nor false", "maybe")]
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One of ``choices`` (compared case-insensitively, returned as spelled in ``choices``)."""
+
+    choices: tuple[str, ...]
+
+    @property
+    def expected(self) -> str:
+        return "one of " + ", ".join(self.choices)
+
+    def __call__(self, text: str) -> str:
+        chosen = {c.lower(): c for c in self.choices}.get(text.strip().lower())
+        if chosen is None:
+            raise Invalid(text)
+        return chosen
+
+    def show(self, value: Any) -> str:
+        return str(value)
+
+    def refused(self) -> Sequence[Bad]:
+        return [Bad("not one of the choices", "sometimes")]
+
+
+@dataclass(frozen=True)
+class Url:
+    """An absolute URL with one of ``schemes`` and a host."""
+
+    schemes: tuple[str, ...] = ("http", "https")
+
+    @property
+    def expected(self) -> str:
+        return f"an {' or '.join(self.schemes)} URL with a host, e.g. http://prometheus:9090/api/v1/write"
+
+    def __call__(self, text: str) -> str:
+        url = text.strip()
+        try:
+            parts = urlsplit(url)
+            port_ok = parts.port is None or 0 < parts.port < 65536
+        except ValueError:
+            raise Invalid(text) from None
+        if parts.scheme.lower() not in self.schemes or not parts.hostname or not port_ok or " " in url:
+            raise Invalid(text)
+        return url
+
+    def show(self, value: Any) -> str:
+        return str(value)
+
+    def refused(self) -> Sequence[Bad]:
+        return [Bad("not a URL", "prometheus:9090/api/v1/write"), Bad("wrong scheme", "ftp://127.0.0.1:9090/write")]
+
+
+@dataclass(frozen=True)
+class Text:
+    """Any text (surrounding blanks removed); ``expected`` says what it should name."""
+
+    expected: str = "any text"
+
+    def __call__(self, text: str) -> str:
+        return text.strip()
+
+    def show(self, value: Any) -> str:
+        return str(value)
+
+    def refused(self) -> Sequence[Bad]:
+        return []
+
+
+@dataclass(frozen=True)
+class LabelValue:
+    """A Prometheus label value given as-is: printable, no surrounding blanks, bounded length."""
+
+    max_length: int = 256
+
+    @property
+    def expected(self) -> str:
+        return f"a printable label value without surrounding blanks, at most {self.max_length} chars"
+
+    def __call__(self, text: str) -> str:
+        if text != text.strip() or len(text) > self.max_length or not text.isprintable():
+            raise Invalid(text)
+        return text
+
+    def show(self, value: Any) -> str:
+        return str(value)
+
+    def refused(self) -> Sequence[Bad]:
+        return [Bad("surrounding blanks", " cpu "), Bad("control character", "host\tname")]
+
+
+@dataclass(frozen=True)
+class MetricName:
+    """A Prometheus metric name (or prefix of one)."""
+
+    what: str = "a Prometheus metric name"
+
+    @property
+    def expected(self) -> str:
+        return f"{self.what} (letters, digits, '_' or ':', not starting with a digit)"
+
+    def __call__(self, text: str) -> str:
+        name = text.strip()
+        if not METRIC_NAME_RE.match(name):
+            raise Invalid(text)
+        return name
+
+    def show(self, value: Any) -> str:
+        return str(value)
+
+    def refused(self) -> Sequence[Bad]:
+        return [Bad("not a metric name", "9-bad")]
+
+
+@dataclass(frozen=True)
+class FilePath:
+    """A filesystem path; with ``must_exist`` it has to exist when the client starts."""
+
+    must_exist: bool = False
+
+    @property
+    def expected(self) -> str:
+        return "an existing path" if self.must_exist else "a path"
+
+    def __call__(self, text: str) -> Path:
+        path = Path(text.strip())
+        if self.must_exist and not path.exists():
+            raise Invalid(str(path))
+        return path
+
+    def show(self, value: Any) -> str:
+        return str(value)
+
+    def refused(self) -> Sequence[Bad]:
+        return [Bad("missing", "/nonexistent/path")] if self.must_exist else []
+
+
+@dataclass(frozen=True)
+class Directory:
+    """A directory that may not exist yet (it is created at start); an existing path must be a directory."""
+
+    expected: str = "a directory (created if missing)"
+
+    def __call__(self, text: str) -> Path:
+        path = Path(text.strip())
+        if path.exists() and not path.is_dir():
+            raise Invalid(text)
+        return path
+
+    def show(self, value: Any) -> str:
+        return str(value)
+
+    def refused(self) -> Sequence[Bad]:
+        return [Bad("a file, not a directory", "/etc/hostname")]

@@ -14,13 +14,14 @@ import logging
 import queue
 import threading
 import time
+from typing import Any
 
 SERVICE_NAME = "base-monitoring-client"
 
 log = logging.getLogger(__name__)
 
 
-def get_power(output_queue: queue.Queue, scrape_interval_s: float, stop_event: threading.Event) -> None:
+def get_power(output_queue: queue.Queue[Any], scrape_interval_s: float, stop_event: threading.Event) -> None:
     """Collector: put one raw reading per interval on ``output_queue`` until ``stop_event`` is set."""
     log.warning("running the stub monitor_impl: copy your own monitor_impl.py into the image")
     ticks = 0
@@ -32,7 +33,7 @@ def get_power(output_queue: queue.Queue, scrape_interval_s: float, stop_event: t
         stop_event.wait(max(next_tick - time.monotonic(), 0.0))
 
 
-def process_data(input_queue: queue.Queue, output_queue: queue.Queue, stop_event: threading.Event) -> None:
+def process_data(input_queue: queue.Queue[Any], output_queue: queue.Queue[Any], stop_event: threading.Event) -> None:
     """Processor: turn raw readings into records; return once stopped and the input queue is drained."""
     while not (stop_event.is_set() and input_queue.empty()):
         try:

@@ -148,7 +148,7 @@ class Encoder:
                     add_label(name=name, value=value)
                 add_sample = series.samples.add
                 stop = start + take
-                for ts, val in zip(timestamps[start:stop], values[start:stop]):
+                for ts, val in zip(timestamps[start:stop], values[start:stop], strict=True):
                     add_sample(value=val, timestamp=ts)
                 n_samples += take
                 n_series += 1

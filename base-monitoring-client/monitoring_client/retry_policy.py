@@ -6,8 +6,8 @@ the data behind it: it is dropped (and counted). 2xx is success. Redirects are n
 cannot be replayed safely through them) and count as "wrong request": fix REMOTE_WRITE_URL.
 
 Backoff is exponential with decorrelated jitter (each delay drawn uniformly between the base and three
-times the previous one, that upper end capped), so many clients that lost the same receiver do not return in lock step; a
-receiver's Retry-After (seconds or an HTTP date) is honoured as a lower bound.
+times the previous one, that upper end capped), so many clients that lost the same receiver do not return
+in lock step; a receiver's Retry-After (seconds or an HTTP date) is honoured as a lower bound.
 """
 
 from __future__ import annotations

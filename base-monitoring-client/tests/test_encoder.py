@@ -70,7 +70,7 @@ def test_split_by_sample_count_keeps_order_and_everything(max_samples: int) -> N
     assert len(got) == 150
     # per series, in wire order across requests: exactly the input, in order
     for k, series in groups.items():
-        assert [(ts, v) for kk, ts, v in got if kk == k] == list(zip(series.timestamps, series.values))
+        assert [(ts, v) for kk, ts, v in got if kk == k] == list(zip(series.timestamps, series.values, strict=True))
     assert sum(p.samples for p in payloads) == 150
 
 

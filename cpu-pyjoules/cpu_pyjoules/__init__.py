@@ -6,4 +6,6 @@ keeps the counter files open, wraparound correction, an absolute sampling schedu
 fake powercap tree for machines without RAPL.
 """
 
+from __future__ import annotations
+
 __version__ = "0.2.0"

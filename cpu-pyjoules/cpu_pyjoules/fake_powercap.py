@@ -39,7 +39,6 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Union
 
 logger = logging.getLogger("cpu_pyjoules.fake_powercap")
 
@@ -52,7 +51,7 @@ DEFAULT_MAX_RANGE_UJ = 262_143_328_850
 # With --follow-cpu-load a zone draws this share of its watts when idle, all of it at full load.
 IDLE_SHARE = 0.25
 
-WattsSpec = Union[str, Mapping[str, float]]
+WattsSpec = str | Mapping[str, float]
 
 
 def parse_watts(spec: WattsSpec) -> dict[str, float]:
@@ -79,7 +78,7 @@ def parse_watts(spec: WattsSpec) -> dict[str, float]:
     return watts
 
 
-def _split_spec(spec: str) -> list[tuple]:
+def _split_spec(spec: str) -> list[tuple[str, str]]:
     pairs = []
     for part in spec.split(","):
         if not part.strip():
@@ -172,7 +171,7 @@ class FakePowercap:
         self.class_links = class_links
         self.zones: dict[str, FakeZone] = {}
         self.load_factor = 1.0
-        self._cpu_prev: tuple | None = None
+        self._cpu_prev: tuple[int, int] | None = None
         self._cpu_checked = float("-inf")
         self._lock = threading.Lock()
         self._lock_fd = -1
@@ -183,7 +182,7 @@ class FakePowercap:
 
     # -- layout -------------------------------------------------------------------------------------------
 
-    def _layout(self) -> list[tuple]:
+    def _layout(self) -> list[tuple[str, str, float, Path]]:
         """``(zone_id, name, watts, relative directory)`` for every zone, in sysfs order."""
         subzones = [k for k in self.watts if k in SUBZONE_NAMES]
         default_package = self.watts.get("package", self.watts.get("package-0"))

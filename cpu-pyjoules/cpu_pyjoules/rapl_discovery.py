@@ -20,19 +20,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Union
+from typing import Any
 
 from cpu_pyjoules import rapl_errors
 
 logger = logging.getLogger(__name__)
 
-PathLike = Union[str, "os.PathLike[str]"]
+PathLike = str | os.PathLike[str]
 
 CONTROL_TYPE = "intel-rapl"
 PSYS_NAME = "psys"
 
 
-def _import_rapl_device():  # type: ignore[no-untyped-def]
+def _import_rapl_device() -> Any:
     """Import pyJoules's RAPL module without its unrelated import-time warning.
 
     ``pyJoules.device`` logs "pynvml not found" through the root logger when the NVIDIA library is absent,
@@ -108,7 +108,7 @@ class PowercapRaplDevice(RaplDevice):  # type: ignore[misc, valid-type]
         Device.__init__(self)  # calls self.available_domains()
         self._api_file_names = None
 
-    def available_domains(self) -> list:  # type: ignore[override]
+    def available_domains(self) -> list[Any]:
         with pyjoules_api_dir(self.api_dir):
             domains = list(RaplDevice.available_domains())
         return domains + self._psys_domains()
@@ -168,7 +168,7 @@ def discover_zones(root: PathLike) -> list[RaplZone]:
         raise rapl_errors.no_rapl(api_dir, "the directory holds no RAPL zone")
 
     zones = []
-    for domain, energy_file in zip(domains, paths):
+    for domain, energy_file in zip(domains, paths, strict=True):
         zone_dir = Path(energy_file).parent
         zones.append(
             RaplZone(
@@ -184,7 +184,7 @@ def discover_zones(root: PathLike) -> list[RaplZone]:
     return zones
 
 
-def _zone_sort_key(zone_id: str) -> tuple:
+def _zone_sort_key(zone_id: str) -> tuple[int, ...]:
     return tuple(int(part) for part in zone_id.split(":")[1:])
 
 
@@ -223,7 +223,7 @@ def _read_max_range(zone_dir: Path) -> int | None:
     return value if value > 0 else None
 
 
-def _warn_about_unreached_zones(api_dir: Path, monitored: set) -> None:
+def _warn_about_unreached_zones(api_dir: Path, monitored: set[str]) -> None:
     for index in _top_level_indexes(api_dir):
         top = api_dir / f"{CONTROL_TYPE}:{index}"
         candidates = [top] + [top / f"{top.name}:{sub}" for sub in _sub_indexes(top)]

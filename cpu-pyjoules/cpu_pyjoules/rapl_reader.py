@@ -39,7 +39,7 @@ class RaplReader:
                     self._fds.append(opener(str(path), os.O_RDONLY | os.O_CLOEXEC))
                 except OSError as exc:
                     raise rapl_errors.unreadable(path, exc) from None
-            for path, fd in zip(self.paths, self._fds):
+            for path, fd in zip(self.paths, self._fds, strict=True):
                 try:
                     int(os.pread(fd, _READ_SIZE, 0))
                 except OSError as exc:
@@ -64,7 +64,7 @@ class RaplReader:
             raise CounterGlitch(str(exc)) from None
 
     def _diagnose(self) -> Exception:
-        for path, fd in zip(self.paths, self._fds):
+        for path, fd in zip(self.paths, self._fds, strict=True):
             try:
                 os.pread(fd, _READ_SIZE, 0)
             except OSError as exc:

@@ -18,7 +18,7 @@ from cpu_pyjoules.rapl_discovery import RaplZone
 Record = dict[str, object]
 
 
-def metric_names(prefix: str) -> tuple:
+def metric_names(prefix: str) -> tuple[str, str, str]:
     """``(energy_uj, power_watts, energy_joules_total)`` metric names for ``prefix``."""
     return (f"{prefix}_energy_uj", f"{prefix}_power_watts", f"{prefix}_energy_joules_total")
 

@@ -186,7 +186,7 @@ def test_collector_and_processor_on_a_wrapping_tree(make_tree):
         assert totals == sorted(totals)
         assert totals[-1] == pytest.approx(sum(energy) / 1e6)
         # energy / power is each interval's duration: the whole run's energy over its duration is the watts
-        duration_s = sum(e / p for e, p in zip(energy, power) if p > 0) / 1e6
+        duration_s = sum(e / p for e, p in zip(energy, power, strict=True) if p > 0) / 1e6
         assert duration_s > 1
         assert sum(energy) / 1e6 / duration_s == pytest.approx(fz.watts, rel=0.02)
     assert processor.warnings.total(DROPPED) == 0

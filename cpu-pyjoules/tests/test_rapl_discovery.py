@@ -76,7 +76,7 @@ def test_same_files_as_pyjoules(make_tree):
     with pyjoules_api_dir(fake.root / "intel-rapl"):
         device = rapl_device.RaplDevice()
         device.configure()
-        theirs = dict(zip(map(repr, device.get_configured_domains()), device._api_file_names))
+        theirs = dict(zip(map(repr, device.get_configured_domains()), device._api_file_names, strict=True))
     ours = {repr(z.domain): str(z.energy_path) for z in discover_zones(fake.root)}
     assert ours == theirs
 

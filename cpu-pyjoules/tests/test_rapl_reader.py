@@ -25,7 +25,7 @@ def pyjoules_reading(root):
         device = rapl_device.RaplDevice()
         device.configure()
         paths = list(device._api_file_names)
-    return dict(zip(paths, device.get_energy()))  # get_energy opens the same absolute paths
+    return dict(zip(paths, device.get_energy(), strict=True))  # get_energy opens the same absolute paths
 
 
 @pytest.mark.parametrize("sockets", [1, 2])
@@ -34,7 +34,7 @@ def test_reads_what_pyjoules_reads(make_tree, sockets):
     zones = discover_zones(fake.root)
     with RaplReader([z.energy_path for z in zones]) as reader:
         for _ in range(12):  # 0.37 s steps at 25 W: the package wraps several times on the way
-            ours = dict(zip((str(z.energy_path) for z in zones), reader.read()))
+            ours = dict(zip((str(z.energy_path) for z in zones), reader.read(), strict=True))
             assert ours == pyjoules_reading(fake.root)
             assert all(isinstance(v, int) for v in ours.values())
             fake.advance(0.37)

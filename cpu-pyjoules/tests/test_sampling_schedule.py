@@ -78,7 +78,7 @@ def test_late_ticks_are_skipped_not_burst():
     assert ticks == [0, 1, 2, 3, 4, 5, 8, 9, 10, 11, 12, 13]  # 6 and 7 skipped
     assert schedule.skipped == 2
     times = [at for _, at in seen]
-    gaps = [b - a for a, b in zip(times, times[1:])]
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
     assert min(gaps) >= interval / 2  # tick 8 runs late (at 8.5 intervals), tick 9 waits for its own due time
     assert seen[6][1] - schedule.start == pytest.approx(0.085, abs=1e-9)
     assert seen[7][1] - schedule.start == pytest.approx(0.09, abs=1e-9)

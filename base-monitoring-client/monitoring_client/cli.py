@@ -58,10 +58,9 @@ def tune_switch_interval(scrape_interval_s: float) -> float:
 
     All threads of the client share one interpreter lock. A thread that wakes up while another one runs
     Python code (the batcher encoding, the processor building records) waits until that one is made to
-    let go, after the switch interval: 5 ms by default, longer than a 1 kHz tick. Measured with
-    cpu-pyjoules at 1 kHz on 2 cores: 82-86% of ticks taken with 5 ms, 91-95% with 0.1 ms. For short
-    sampling intervals the switch interval is set to a twentieth of it (not below 0.1 ms, where the
-    switching itself starts to cost). Returns the value in force.
+    let go, after the switch interval: 5 ms by default, longer than a 1 kHz tick, so ticks were missed.
+    For short sampling intervals the switch interval is set to a twentieth of it (not below 0.1 ms, where
+    the switching itself starts to cost). Returns the value in force.
     """
     current = sys.getswitchinterval()
     wanted = max(1e-4, scrape_interval_s / 20)

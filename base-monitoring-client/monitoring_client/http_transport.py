@@ -1,11 +1,10 @@
 """Remote-write POSTs over one kept-alive HTTP connection, with the standard library's ``http.client``.
 
-Why not ``requests`` for every push: on the 2-core test machine one ``requests`` POST cost 1.2-2.5 ms of
-CPU, most of it per-request work a push does not need (merging proxy, ``.netrc`` and CA-bundle settings
-from the environment, adapter layers); ``http.client`` does the same POST for 0.2-0.8 ms. At the default
-one push per second that difference was a third of the whole client's CPU when sampling at 10 Hz
-(``bench/``, issue 6). ``requests`` is still used when an HTTP proxy from the environment applies to the
-URL (see :func:`proxied`), because it honours ``HTTP(S)_PROXY`` / ``NO_PROXY`` and this module does not.
+Why not ``requests`` for every push: most of its CPU per POST is per-request work a push does not need
+(merging proxy, ``.netrc`` and CA-bundle settings from the environment, adapter layers), and at low
+sampling rates pushing is a large share of the client's CPU (see the README's design notes).
+``requests`` is still used when an HTTP proxy from the environment applies to the URL (see
+:func:`proxied`), because it honours ``HTTP(S)_PROXY`` / ``NO_PROXY`` and this module does not.
 
 Covered here: ``http`` and ``https`` (certificates verified against the system trust store, or
 ``SSL_CERT_FILE`` / ``SSL_CERT_DIR``), ``user:password@`` in the URL (Basic auth), keep-alive with a fresh

@@ -43,7 +43,7 @@ HEADERS = {
     "User-Agent": f"monitoring-client/{__version__}",
 }
 # Longest wait for a payload: a new one wakes the sender at once, so this only bounds how late a missed
-# wake-up at shutdown is noticed. Each needless wake-up costs CPU (about 0.1 ms on a small VM).
+# wake-up at shutdown is noticed. Each needless wake-up costs CPU.
 IDLE_WAIT_S = 1.0
 # Shortest request worth starting near the deadline: below this a request would time out anyway.
 MIN_REQUEST_TIMEOUT_S = 0.2

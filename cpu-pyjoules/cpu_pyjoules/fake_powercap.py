@@ -36,98 +36,33 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from pathlib import Path
+
+from cpu_pyjoules.fake_zones import (
+    CONTROL_TYPE,
+    DEFAULT_MAX_RANGE_UJ,
+    FakeZone,
+    WattsSpec,
+    parse_watts,
+    zone_layout,
+)
 
 logger = logging.getLogger("cpu_pyjoules.fake_powercap")
 
-CONTROL_TYPE = "intel-rapl"
 # Held (flock) by the FakePowercap that owns a tree: two writers on one tree would make counters jump.
 LOCK_FILE = ".fake-powercap.lock"
-SUBZONE_NAMES = ("core", "uncore", "dram")
-# max_energy_range_uj of a typical Intel package zone (32-bit counter at 61 µJ units).
-DEFAULT_MAX_RANGE_UJ = 262_143_328_850
 # With --follow-cpu-load a zone draws this share of its watts when idle, all of it at full load.
 IDLE_SHARE = 0.25
-
-WattsSpec = str | Mapping[str, float]
-
-
-def parse_watts(spec: WattsSpec) -> dict[str, float]:
-    """``"package-0=25,core=15,dram=4"`` -> ``{"package-0": 25.0, "core": 15.0, "dram": 4.0}`` (order kept).
-
-    Keys: ``package`` (every socket), ``package-N`` (socket N), ``core``, ``uncore``, ``dram`` (a sub-zone on
-    every socket, numbered in the order given), ``psys``. Raises ValueError with a readable reason.
-    """
-    items = spec.items() if isinstance(spec, Mapping) else _split_spec(spec)
-    watts: dict[str, float] = {}
-    for key, value in items:
-        key = key.strip()
-        if not (key in SUBZONE_NAMES or key in ("package", "psys") or _is_package_n(key)):
-            raise ValueError(f"unknown zone {key!r} in watts (use package, package-N, core, uncore, dram, psys)")
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            raise ValueError(f"watts for {key!r} must be a number, got {value!r}") from None
-        if not (number >= 0 and number < 1e6):
-            raise ValueError(f"watts for {key!r} must be between 0 and 1e6, got {value!r}")
-        watts[key] = number
-    if not any(k == "package" or _is_package_n(k) for k in watts):
-        raise ValueError("watts needs a package value (package-0=W or package=W): sub-zones live in packages")
-    return watts
-
-
-def _split_spec(spec: str) -> list[tuple[str, str]]:
-    pairs = []
-    for part in spec.split(","):
-        if not part.strip():
-            continue
-        key, sep, value = part.partition("=")
-        if not sep:
-            raise ValueError(f"expected NAME=WATTS, got {part!r}")
-        pairs.append((key, value.strip()))
-    return pairs
-
-
-def _is_package_n(key: str) -> bool:
-    return key.startswith("package-") and key[len("package-") :].isdigit()
-
-
-@dataclass
-class FakeZone:
-    """One zone of the fake tree and its true, unwrapped energy."""
-
-    zone_id: str  # "intel-rapl:0:1"
-    name: str  # "core"
-    watts: float  # power at full load
-    directory: Path
-    max_range_uj: int
-    initial_uj: int  # counter value at build time
-    energy_uj: float = 0.0  # energy drawn since build, never wrapped
-    fd: int = -1
-
-    @property
-    def counter_uj(self) -> int:
-        """What ``energy_uj`` holds now."""
-        return (self.initial_uj + int(self.energy_uj)) % self.max_range_uj
-
-    @property
-    def joules(self) -> float:
-        """True energy drawn since the tree was built."""
-        return self.energy_uj / 1e6
-
-    @property
-    def wrap_period_s(self) -> float:
-        return self.max_range_uj / 1e6 / self.watts if self.watts > 0 else float("inf")
 
 
 class FakePowercap:
     """Build a fake powercap tree under ``root`` and advance its counters (manually or in a thread).
 
-    ``watts``: see :func:`parse_watts`. ``sockets``: number of packages. ``wrap_joules``: counter range
-    (default that of a real package, about 262 kJ). ``psys_watts``: add a psys zone. ``start_fraction``:
-    where in the range the counters start (so the first wrap comes after that share of a period).
+    ``watts``: see :func:`cpu_pyjoules.fake_zones.parse_watts`. ``sockets``: number of packages.
+    ``wrap_joules``: counter range (default that of a real package, about 262 kJ). ``psys_watts``: add a
+    psys zone. ``start_fraction``: where in the range the counters start (so the first wrap comes after
+    that share of a period).
     ``follow_cpu_load``: scale the watts by this machine's CPU load (from ``proc_stat``).
     """
 
@@ -182,24 +117,6 @@ class FakePowercap:
 
     # -- layout -------------------------------------------------------------------------------------------
 
-    def _layout(self) -> list[tuple[str, str, float, Path]]:
-        """``(zone_id, name, watts, relative directory)`` for every zone, in sysfs order."""
-        subzones = [k for k in self.watts if k in SUBZONE_NAMES]
-        default_package = self.watts.get("package", self.watts.get("package-0"))
-        out = []
-        for s in range(self.sockets):
-            package = self.watts.get(f"package-{s}", default_package)
-            if package is None:
-                raise ValueError(f"no watts for package-{s}: give package-{s}=W or package=W")
-            top = f"{CONTROL_TYPE}:{s}"
-            out.append((top, f"package-{s}", package, Path(CONTROL_TYPE, top)))
-            for n, name in enumerate(subzones):
-                out.append((f"{top}:{n}", name, self.watts[name], Path(CONTROL_TYPE, top, f"{top}:{n}")))
-        if "psys" in self.watts:
-            top = f"{CONTROL_TYPE}:{self.sockets}"
-            out.append((top, "psys", self.watts["psys"], Path(CONTROL_TYPE, top)))
-        return out
-
     def build(self) -> FakePowercap:
         """Create (or re-create) the tree with the counters at their start values; returns self."""
         resolved = self.root.resolve()
@@ -215,7 +132,7 @@ class FakePowercap:
         (self.root / CONTROL_TYPE).mkdir()
         (self.root / CONTROL_TYPE / "enabled").write_text("1\n")
         self.zones = {}
-        for zone_id, name, watts, rel in self._layout():
+        for zone_id, name, watts, rel in zone_layout(self.watts, self.sockets):
             directory = self.root / rel
             directory.mkdir()
             (directory / "name").write_text(name + "\n")

@@ -184,8 +184,8 @@ class Processor:
 
     def run(self, input_queue: queue.Queue[Any], output_queue: queue.Queue[Any], stop_event: threading.Event) -> None:
         # Readings are taken in batches every ``batch_period_s`` rather than one blocking get() per reading:
-        # waking a thread costs more CPU than handling a reading (about 0.1 ms per wake-up on a small VM),
-        # and at 1 kHz that would double the cost of a tick. One batch per second, the base client's default
+        # waking a thread costs more CPU than handling a reading, and at 1 kHz that would double the cost of
+        # a tick. One batch per second, the base client's default
         # push interval, keeps wake-ups (here and in the batcher, which wakes for each batch) to one per
         # second; records reach the receiver at most about two push intervals after they were read.
         ended = False

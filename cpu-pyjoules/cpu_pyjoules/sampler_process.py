@@ -2,9 +2,8 @@
 
 In the client's process the sampling thread shares one interpreter lock with the base client's batcher and
 sender and with ``process_data``. A tick that comes due while one of them runs Python code waits for the
-lock; at 1 kHz that costs ticks. Measured on a 2-core VM with the whole client pushing to Prometheus
-(``bench/``, issue 6): 82-86% of 1 kHz ticks were taken with the sampler in a thread (95% with a short
-switch interval), 97-99% with the sampler in its own process.
+lock; at 1 kHz that costs ticks, and a process of its own takes markedly more of them (figures in the
+README, current ones in docs/BENCHMARKS.md).
 
 So at short intervals (``SAMPLER_PROCESS=auto``: below 5 ms, i.e. above 200 Hz) ``get_power`` starts this
 module as a child (``python -m cpu_pyjoules.sampler_process [--realtime] INTERVAL_S COUNTER_FILE...``). The
@@ -24,9 +23,7 @@ cannot be read.
 
 ``--realtime`` (``SAMPLER_REALTIME=true``) asks for the ``SCHED_FIFO`` real-time policy, which needs
 CAP_SYS_NICE (root on a host; ``cap_add: [SYS_NICE]`` in Docker). It makes the sampler preempt everything
-else when a tick is due: measured 99.1-99.8% of 1 kHz ticks taken in the whole client on a VM whose host
-took 1.6% of its CPU time (steal), 99.9% with the sampler alone. Without the capability it logs a warning and
-samples as usual.
+else when a tick is due. Without the capability it logs a warning and samples as usual.
 """
 
 from __future__ import annotations

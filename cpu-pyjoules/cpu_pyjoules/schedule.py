@@ -1,7 +1,7 @@
 """An absolute sampling schedule: tick k is due at start + k × interval on a monotonic clock.
 
 A loop that sleeps ``interval`` after each piece of work runs slow by the work time plus the sleep's
-overshoot on every tick (the seed's loop reached about 73 Hz when asked for 100 Hz). Computing every due
+overshoot on every tick (the seed's loop fell well short of the asked rate). Computing every due
 time from the start instead makes errors not accumulate: a tick that runs a little late does not delay the
 next one. A tick that is missed entirely (the process was descheduled for longer than an interval) is
 skipped and counted, never made up in a burst: after a stall the next tick is the most recent one due.

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from cpu_pyjoules.fake_powercap import DEFAULT_MAX_RANGE_UJ, IDLE_SHARE, FakePowercap, parse_watts
+from cpu_pyjoules.fake_powercap import IDLE_SHARE, FakePowercap
+from cpu_pyjoules.fake_zones import DEFAULT_MAX_RANGE_UJ, parse_watts
 from testkit.wait import wait_until
 
 

@@ -17,7 +17,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from monitoring_client.settings_table import (
+from monitoring_client.settings_table import parse, read, setting
+from monitoring_client.settings_values import (
+    FREE_PORT,
     Bad,
     Bytes,
     Choice,
@@ -29,13 +31,12 @@ from monitoring_client.settings_table import (
     Text,
     Url,
     WholeNumber,
-    parse,
-    read,
-    setting,
 )
-from monitoring_client.settings_values import FREE_PORT
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+DEFAULT_URL = "http://prometheus:9090/api/v1/write"
+# HEALTH_HOST is only used with HEALTH_PORT set: its bad-input case sets a free port too.
+NEEDS_PORT = {"HEALTH_PORT": FREE_PORT}
 
 
 def env_str(name: str, default: str, environ: Mapping[str, str] | None = None) -> str:
@@ -134,51 +135,37 @@ class Config:
     remote_write_url: str = setting(
         "REMOTE_WRITE_URL",
         Url(),
-        "http://prometheus:9090/api/v1/write",
-        "the remote-write receiver; `user:password@` in the URL is sent as Basic auth (never logged)",
+        DEFAULT_URL,
+        "the receiver; `user:password@` in it is sent as Basic auth, never logged",
     )
     scrape_interval_s: float = setting(
         "SCRAPE_INTERVAL_S", Number(above=0, maximum=3600), 0.1, "seconds between readings, passed to `get_power`"
     )
     push_interval_s: float = setting(
-        "PUSH_INTERVAL_S",
-        Number(minimum=0.01, maximum=3600),
-        1.0,
-        "how often collected samples are encoded and queued for sending",
+        "PUSH_INTERVAL_S", Number(minimum=0.01, maximum=3600), 1.0, "how often samples are encoded and queued to send"
     )
     max_retry_batches: int = setting(
-        "MAX_RETRY_BATCHES",
-        WholeNumber(minimum=1),
-        3600,
-        "memory buffer bound in requests (about an hour of outage at the default push interval)",
+        "MAX_RETRY_BATCHES", WholeNumber(minimum=1), 3600, "memory buffer bound in requests (an hour at 1 push/s)"
     )
     max_buffer_bytes: int = setting(
         "MAX_BUFFER_BYTES", Bytes(minimum=1024), 64 * 1024**2, "memory buffer bound in bytes of encoded requests"
     )
-    raw_queue_size: int = setting(
-        "RAW_QUEUE_SIZE", WholeNumber(minimum=1), 10_000, "items between the collector and the processor"
-    )
-    proc_queue_size: int = setting(
-        "PROC_QUEUE_SIZE", WholeNumber(minimum=1), 10_000, "items between the processor and the batcher"
-    )
+    raw_queue_size: int = setting("RAW_QUEUE_SIZE", WholeNumber(minimum=1), 10_000, "items from collector to processor")
+    proc_queue_size: int = setting("PROC_QUEUE_SIZE", WholeNumber(minimum=1), 10_000, "items from processor to batcher")
     log_level: str = setting("LOG_LEVEL", Choice(LOG_LEVELS), "INFO", "log threshold (the log goes to stderr)")
     monitor_impl: str = setting(
         "MONITOR_IMPL",
-        Text("a module name or a path to a .py file that defines get_power and process_data"),
+        Text("a module name, or a path to a .py file (its directory goes first on the import path)"),
         "monitor_impl",
-        "the implementation: a module imported with the working directory first on the path, or a `.py` file"
-        " whose directory goes first on the path (so its sibling modules import)",
-        refused_at_start=(
-            Bad("missing file", "/nonexistent/monitor_impl.py"),
-            Bad("missing module", "no_such_monitor_module"),
-        ),
+        "the implementation, defining `get_power` and `process_data`",
+        refused_at_start=(Bad("missing file", "/nonexistent/monitor_impl.py"), Bad("missing module", "no_such_module")),
     )
     service_label: str | None = setting(
         "SERVICE_LABEL",
         LabelValue(),
         None,
         "the `source` label",
-        default_text="the implementation's `SERVICE_NAME`, else `monitoring-client`",
+        default_text="`SERVICE_NAME` of the implementation, else `monitoring-client`",
     )
     host_label: str = setting(
         "HOST_LABEL",
@@ -188,20 +175,12 @@ class Config:
         default_factory=socket.gethostname,
         default_text="hostname",
     )
-    request_timeout_s: float = setting(
-        "REQUEST_TIMEOUT_S", Number(above=0, maximum=300), 5.0, "timeout of one HTTP request"
-    )
+    request_timeout_s: float = setting("REQUEST_TIMEOUT_S", Number(above=0, maximum=300), 5.0, "per HTTP request")
     max_samples_per_request: int = setting(
-        "MAX_SAMPLES_PER_REQUEST",
-        WholeNumber(minimum=1, maximum=1_000_000),
-        2000,
-        "larger batches are split into several requests",
+        "MAX_SAMPLES_PER_REQUEST", WholeNumber(minimum=1, maximum=1_000_000), 2000, "larger batches are split"
     )
     max_request_bytes: int = setting(
-        "MAX_REQUEST_BYTES",
-        Bytes(minimum=4096),
-        4 * 1024**2,
-        "larger batches are split into several requests (uncompressed protobuf size)",
+        "MAX_REQUEST_BYTES", Bytes(minimum=4096), 4 * 1024**2, "larger batches are split (uncompressed protobuf size)"
     )
     retry_base_s: float = setting("RETRY_BASE_S", Number(above=0, maximum=3600), 0.5, "first backoff delay")
     retry_max_s: float = setting(
@@ -212,10 +191,7 @@ class Config:
         refused_at_start=(Bad("below RETRY_BASE_S", "0.1"),),
     )
     shutdown_timeout_s: float = setting(
-        "SHUTDOWN_TIMEOUT_S",
-        Number(above=0, maximum=3600),
-        8.0,
-        "flush deadline after SIGTERM (keep it under Docker's 10 s stop timeout)",
+        "SHUTDOWN_TIMEOUT_S", Number(above=0, maximum=3600), 8.0, "flush deadline after SIGTERM (under Docker's 10 s)"
     )
     health_port: int | None = setting(
         "HEALTH_PORT",
@@ -229,22 +205,16 @@ class Config:
         Text("an address of this machine"),
         "127.0.0.1",
         "bind address of the health endpoint; `0.0.0.0` to let another container scrape `/metrics`",
-        refused_at_start=(
-            Bad("not an address (with HEALTH_PORT set)", "no-such-host.invalid", {"HEALTH_PORT": FREE_PORT}),
-        ),
+        refused_at_start=(Bad("unknown address (with HEALTH_PORT set)", "no-such-host.invalid", NEEDS_PORT),),
     )
     self_metrics_interval_s: float = setting(
-        "SELF_METRICS_INTERVAL_S",
-        Number(minimum=0, maximum=86400),
-        10.0,
-        "how often the client's own metrics are pushed with the data; `0` turns that off",
+        "SELF_METRICS_INTERVAL_S", Number(minimum=0, maximum=86400), 10.0, "push of the client's own metrics; `0`: off"
     )
     spool_dir: Path | None = setting(
         "SPOOL_DIR",
         Directory("a directory (created if missing), or unset to keep unsent data in memory only"),
         None,
-        "directory of the on-disk spool: keeps unsent requests across restarts and crashes. Not writable:"
-        " memory only, with a warning",
+        "on-disk spool: unsent requests survive restarts and crashes (not writable: memory only, with a warning)",
         default_text="unset (memory only)",
     )
     spool_max_bytes: int = setting(
@@ -254,8 +224,7 @@ class Config:
         "SPOOL_MAX_AGE_S",
         Number(minimum=0, maximum=30 * 86400),
         3600.0,
-        "spooled requests older than this are dropped (`0`: no age limit); Prometheus refuses samples much"
-        " older than its head block anyway",
+        "older spooled requests are dropped; `0`: never",
     )
 
 

@@ -1,6 +1,7 @@
 """Settings as a table: one row per environment variable, declared on the field of a frozen dataclass.
 
-A client's settings class lists its rows; everything else follows from them::
+A client's settings class lists its rows (the kinds of value, such as ``Number``, are in
+``settings_values``); everything else follows from them::
 
     @dataclass(frozen=True)
     class Settings:
@@ -29,47 +30,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from monitoring_client.errors import ConfigError
-from monitoring_client.settings_values import (
-    FREE_PORT,
-    Bad,
-    Bytes,
-    Choice,
-    Directory,
-    FilePath,
-    Flag,
-    Invalid,
-    Kind,
-    LabelValue,
-    MetricName,
-    Number,
-    Text,
-    Url,
-    WholeNumber,
-)
+from monitoring_client.settings_values import Bad, Invalid, Kind
 
-__all__ = [
-    "FREE_PORT",
-    "Bad",
-    "Bytes",
-    "Choice",
-    "Directory",
-    "FilePath",
-    "Flag",
-    "Kind",
-    "LabelValue",
-    "MetricName",
-    "Number",
-    "Setting",
-    "Text",
-    "Url",
-    "WholeNumber",
-    "markdown_table",
-    "parse",
-    "read",
-    "rows",
-    "setting",
-    "update_readme",
-]
+__all__ = ["Setting", "markdown_table", "parse", "read", "rows", "setting", "update_readme"]
 
 D = TypeVar("D")
 T = TypeVar("T")

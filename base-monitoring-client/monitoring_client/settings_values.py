@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 from monitoring_client.records import METRIC_NAME_RE
@@ -55,6 +55,19 @@ class Kind(Protocol[T_co]):
         ...
 
 
+class _KindBase:
+    """Defaults of a kind: values show as themselves; ``bad_values`` are the values it must refuse
+    (a kind whose bounds decide them computes ``refused`` instead)."""
+
+    bad_values: ClassVar[tuple[Bad, ...]] = ()
+
+    def show(self, value: Any) -> str:
+        return str(value)
+
+    def refused(self) -> Sequence[Bad]:
+        return self.bad_values
+
+
 def _number(value: float) -> str:
     """``1000000`` rather than ``1e+06``, ``0.01`` as is."""
     return str(int(value)) if float(value).is_integer() and abs(value) < 1e15 else f"{value:g}"
@@ -72,7 +85,7 @@ def _bounds_text(kind: str, minimum: float | None, maximum: float | None, above:
 
 
 @dataclass(frozen=True)
-class Number:
+class Number(_KindBase):
     """A finite number within ``[minimum, maximum]``, and strictly greater than ``above`` if given."""
 
     minimum: float | None = None
@@ -113,7 +126,7 @@ class Number:
 
 
 @dataclass(frozen=True)
-class WholeNumber:
+class WholeNumber(_KindBase):
     """A whole number within ``[minimum, maximum]``."""
 
     minimum: int | None = None
@@ -131,9 +144,6 @@ class WholeNumber:
         if (self.minimum is not None and value < self.minimum) or (self.maximum is not None and value > self.maximum):
             raise Invalid(text)
         return value
-
-    def show(self, value: Any) -> str:
-        return str(value)
 
     def refused(self) -> Sequence[Bad]:
         bad = [Bad("not a whole number", "2.5")]
@@ -161,7 +171,7 @@ _BYTES_RE = re.compile(r"^\s*(\d+)\s*([a-zA-Z]*)\s*$")
 
 
 @dataclass(frozen=True)
-class Bytes:
+class Bytes(_KindBase):
     """A size in bytes: a whole number, optionally with a unit (KiB, MiB, GiB = powers of 1024; KB, MB, GB
     = powers of 1000; K, M, G = powers of 1024)."""
 
@@ -198,8 +208,10 @@ _FALSE = {"0", "false", "no", "off"}
 
 
 @dataclass(frozen=True)
-class Flag:
+class Flag(_KindBase):
     """true/false, yes/no, on/off or 1/0 (any case)."""
+
+    bad_values = (Bad("neither true nor false", "maybe"),)
 
     @property
     def expected(self) -> str:
@@ -216,13 +228,12 @@ class Flag:
     def show(self, value: Any) -> str:
         return "true" if value else "false"
 
-    def refused(self) -> Sequence[Bad]:
-        return [Bad("neither true nor false", "maybe")]
-
 
 @dataclass(frozen=True)
-class Choice:
+class Choice(_KindBase):
     """One of ``choices`` (compared case-insensitively, returned as spelled in ``choices``)."""
+
+    bad_values = (Bad("not one of the choices", "sometimes"),)
 
     choices: tuple[str, ...]
 
@@ -236,16 +247,15 @@ class Choice:
             raise Invalid(text)
         return chosen
 
-    def show(self, value: Any) -> str:
-        return str(value)
-
-    def refused(self) -> Sequence[Bad]:
-        return [Bad("not one of the choices", "sometimes")]
-
 
 @dataclass(frozen=True)
-class Url:
+class Url(_KindBase):
     """An absolute URL with one of ``schemes`` and a host."""
+
+    bad_values = (
+        Bad("not a URL", "prometheus:9090/api/v1/write"),
+        Bad("wrong scheme", "ftp://127.0.0.1:9090/write"),
+    )
 
     schemes: tuple[str, ...] = ("http", "https")
 
@@ -264,15 +274,9 @@ class Url:
             raise Invalid(text)
         return url
 
-    def show(self, value: Any) -> str:
-        return str(value)
-
-    def refused(self) -> Sequence[Bad]:
-        return [Bad("not a URL", "prometheus:9090/api/v1/write"), Bad("wrong scheme", "ftp://127.0.0.1:9090/write")]
-
 
 @dataclass(frozen=True)
-class Text:
+class Text(_KindBase):
     """Any text (surrounding blanks removed); ``expected`` says what it should name."""
 
     expected: str = "any text"
@@ -280,16 +284,15 @@ class Text:
     def __call__(self, text: str) -> str:
         return text.strip()
 
-    def show(self, value: Any) -> str:
-        return str(value)
-
-    def refused(self) -> Sequence[Bad]:
-        return []
-
 
 @dataclass(frozen=True)
-class LabelValue:
+class LabelValue(_KindBase):
     """A Prometheus label value given as-is: printable, no surrounding blanks, bounded length."""
+
+    bad_values = (
+        Bad("surrounding blanks", " cpu "),
+        Bad("control character", "host\tname"),
+    )
 
     max_length: int = 256
 
@@ -302,16 +305,12 @@ class LabelValue:
             raise Invalid(text)
         return text
 
-    def show(self, value: Any) -> str:
-        return str(value)
-
-    def refused(self) -> Sequence[Bad]:
-        return [Bad("surrounding blanks", " cpu "), Bad("control character", "host\tname")]
-
 
 @dataclass(frozen=True)
-class MetricName:
+class MetricName(_KindBase):
     """A Prometheus metric name (or prefix of one)."""
+
+    bad_values = (Bad("not a metric name", "9-bad"),)
 
     what: str = "a Prometheus metric name"
 
@@ -325,15 +324,9 @@ class MetricName:
             raise Invalid(text)
         return name
 
-    def show(self, value: Any) -> str:
-        return str(value)
-
-    def refused(self) -> Sequence[Bad]:
-        return [Bad("not a metric name", "9-bad")]
-
 
 @dataclass(frozen=True)
-class FilePath:
+class FilePath(_KindBase):
     """A filesystem path; with ``must_exist`` it has to exist when the client starts."""
 
     must_exist: bool = False
@@ -348,16 +341,15 @@ class FilePath:
             raise Invalid(str(path))
         return path
 
-    def show(self, value: Any) -> str:
-        return str(value)
-
     def refused(self) -> Sequence[Bad]:
         return [Bad("missing", "/nonexistent/path")] if self.must_exist else []
 
 
 @dataclass(frozen=True)
-class Directory:
+class Directory(_KindBase):
     """A directory that may not exist yet (it is created at start); an existing path must be a directory."""
+
+    bad_values = (Bad("a file, not a directory", "/etc/hostname"),)
 
     expected: str = "a directory (created if missing)"
 
@@ -366,9 +358,3 @@ class Directory:
         if path.exists() and not path.is_dir():
             raise Invalid(text)
         return path
-
-    def show(self, value: Any) -> str:
-        return str(value)
-
-    def refused(self) -> Sequence[Bad]:
-        return [Bad("a file, not a directory", "/etc/hostname")]

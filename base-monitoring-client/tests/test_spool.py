@@ -331,18 +331,6 @@ def test_file_damaged_while_waiting_is_skipped(tmp_path: Path, caplog: pytest.Lo
     assert list(tmp_path.glob("*.corrupt"))
 
 
-def test_head_waits_for_a_payload_and_wake_releases_it(tmp_path: Path) -> None:
-    import threading
-
-    store = buffer(tmp_path)
-    got: list[Payload | None] = []
-    t = threading.Thread(target=lambda: got.append(store.take(timeout=30)))
-    t.start()
-    store.wake()
-    t.join(10)
-    assert got == [None]
-
-
 def test_newest_timestamps_seed_the_ordering_guard(tmp_path: Path) -> None:
     key_a = (("__name__", "a"), ("host", "h"))
     key_b = (("__name__", "b"), ("host", "h"))

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cpu_pyjoules.sampler_process import AUTO, SAMPLER_MODES
-from monitoring_client.settings_table import Bad, Choice, FilePath, Flag, MetricName, Number, parse, setting
+from monitoring_client.settings_table import parse, setting
+from monitoring_client.settings_values import Bad, Choice, FilePath, Flag, MetricName, Number
 
 DEFAULT_POWERCAP_ROOT = Path("/sys/class/powercap")
 DEFAULT_METRIC_PREFIX = "pyjoules_remote_write"

@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from monitoring_client.config import Config
-from monitoring_client.settings_table import FREE_PORT, rows
+from monitoring_client.settings_table import rows
+from monitoring_client.settings_values import FREE_PORT
 from testkit.ports import free_port
 
 from .harness import SEQ_IMPL, client_command

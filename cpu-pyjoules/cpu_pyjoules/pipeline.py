@@ -18,6 +18,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any, NamedTuple
 
 from cpu_pyjoules.rapl_discovery import RaplZone, discover_zones
@@ -68,28 +69,23 @@ def probe_zones(root: Any) -> tuple[RaplZone, ...]:
     return zones
 
 
+@dataclass
 class Collector:
-    """``get_power``: discover zones, open the counters, sample them on an absolute schedule."""
+    """``get_power``: discover zones, open the counters, sample them on an absolute schedule.
 
-    def __init__(
-        self,
-        settings: Settings,
-        *,
-        discover: Callable[[Any], Sequence[RaplZone]] = discover_zones,
-        open_reader: Callable[[list[Any]], RaplReader] = RaplReader,
-        clock: Callable[[], float] = time.monotonic,
-        monotonic_ns: Callable[[], int] = time.monotonic_ns,
-        wall_ns: Callable[[], int] = time.time_ns,
-    ) -> None:
-        self.settings = settings
-        self.discover = discover
-        self.open_reader = open_reader
-        self.clock = clock
-        self.monotonic_ns = monotonic_ns
-        self.wall_ns = wall_ns
-        self.schedule: AbsoluteSchedule | None = None
-        self.samples = 0
-        self.warnings = RateLimitedLog(logger, WARNING_PERIOD_S)
+    Discovery, the reader and the clocks are injectable, so tests need no monkeypatching.
+    """
+
+    settings: Settings
+    _: KW_ONLY
+    discover: Callable[[Any], Sequence[RaplZone]] = discover_zones
+    open_reader: Callable[[list[Any]], RaplReader] = RaplReader
+    clock: Callable[[], float] = time.monotonic
+    monotonic_ns: Callable[[], int] = time.monotonic_ns
+    wall_ns: Callable[[], int] = time.time_ns
+    schedule: AbsoluteSchedule | None = field(default=None, init=False)
+    samples: int = field(default=0, init=False)  # readings put on the raw queue
+    warnings: RateLimitedLog = field(default_factory=lambda: RateLimitedLog(logger, WARNING_PERIOD_S), init=False)
 
     def run(self, output_queue: queue.Queue[Any], scrape_interval_s: float, stop_event: threading.Event) -> None:
         try:

@@ -8,12 +8,12 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
+from halves import drain, run_halves
 
 from cpu_pyjoules.pipeline import DROPPED, END, HELD_BACK, Collector, Processor, ZoneSetup
 from cpu_pyjoules.rapl_discovery import RaplZone
 from cpu_pyjoules.settings import Settings
 from monitoring_client.errors import EnvironmentProblem
-from testkit.wait import wait_until
 
 MS = 1_000_000
 PREFIX = "pyjoules_remote_write"
@@ -21,15 +21,6 @@ PREFIX = "pyjoules_remote_write"
 
 def zone(zone_id, component, max_range=10_000_000):
     return RaplZone(zone_id, component, Path("/nowhere") / zone_id, max_range, domain=None)
-
-
-def drain(q):
-    items = []
-    while True:
-        try:
-            items.append(q.get_nowait())
-        except queue.Empty:
-            return items
 
 
 def records_of(out_q):
@@ -119,16 +110,8 @@ def test_processor_gives_up_waiting_for_end_after_the_grace_period():
 
 def test_collector_queues_setup_readings_and_end(make_tree):
     fake = make_tree("package-0=25,core=15,dram=4")
-    raw, stop = queue.Queue(), threading.Event()
     collector = Collector(Settings(powercap_root=fake.root))
-    thread = threading.Thread(target=collector.run, args=(raw, 0.005, stop))
-    thread.start()
-    try:
-        wait_until(lambda: collector.samples >= 20, timeout=20, message="20 samples")
-    finally:
-        stop.set()
-        thread.join(timeout=20)
-    assert not thread.is_alive()
+    raw, _ = run_halves(collector, 0.005, lambda: collector.samples >= 20, "20 samples")
     items = drain(raw)
     assert isinstance(items[0], ZoneSetup)
     assert [z.zone_id for z in items[0].zones] == ["intel-rapl:0", "intel-rapl:0:0", "intel-rapl:0:1"]
@@ -153,30 +136,14 @@ def test_collector_and_processor_on_a_wrapping_tree(make_tree):
     """Both halves in threads on a live fake tree whose counters wrap about every 0.4 s."""
     fake = make_tree("package-0=25,core=15,dram=4", wrap_joules=10, start_fraction=0.9)
     settings = Settings(powercap_root=fake.root)
-    raw, out, stop = queue.Queue(), queue.Queue(), threading.Event()
     collector, processor = Collector(settings), Processor(settings)
-    threads = [
-        threading.Thread(target=collector.run, args=(raw, 0.02, stop)),
-        threading.Thread(target=processor.run, args=(raw, out, stop)),
-    ]
     fake.start()
-    for t in threads:
-        t.start()
-    records = []
     try:
-
-        def enough():
-            records.extend(records_of(out))
-            return fake.zone("package-0").joules > 30  # at least 3 package wraps
-
-        wait_until(enough, timeout=30, message="three package wraps")
+        # at least 3 package wraps
+        _, out = run_halves(collector, 0.02, lambda: fake.zone("package-0").joules > 30, "wraps", processor)
     finally:
-        stop.set()
-        for t in threads:
-            t.join(timeout=20)
         fake.stop()
-    records.extend(records_of(out))
-    assert not any(t.is_alive() for t in threads)
+    records = records_of(out)
     assert all(r["value"] >= 0 for r in records), "negative value emitted"
     series = by_series(records)
     for zone_id, fz in fake.zones.items():

@@ -8,6 +8,7 @@ import threading
 import time
 
 import pytest
+from halves import drain, run_halves
 
 from cpu_pyjoules.pipeline import END, Collector, Processor, ZoneSetup
 from cpu_pyjoules.rapl_discovery import discover_zones
@@ -15,16 +16,6 @@ from cpu_pyjoules.rapl_reader import RaplReader
 from cpu_pyjoules.sampler_process import FrameWriter, SamplerProcess, use_process
 from cpu_pyjoules.settings import Settings
 from monitoring_client.errors import EnvironmentProblem
-from testkit.wait import wait_until
-
-
-def drain(q: queue.Queue) -> list:
-    items = []
-    while True:
-        try:
-            items.append(q.get_nowait())
-        except queue.Empty:
-            return items
 
 
 def test_auto_uses_the_child_above_200_hz_only():
@@ -71,23 +62,12 @@ def test_child_stops_when_its_stdin_closes_even_if_nobody_reads(make_tree):
 def test_collector_relays_the_child_and_the_processor_gets_the_energy(make_tree, tmpfs_path):
     fake = make_tree("package-0=25,core=15,dram=4", root=tmpfs_path / "powercap")
     settings = Settings(powercap_root=fake.root, sampler_process="yes")
-    raw, out, stop = queue.Queue(), queue.Queue(), threading.Event()
     collector, processor = Collector(settings), Processor(settings)
-    threads = [
-        threading.Thread(target=collector.run, args=(raw, 0.002, stop)),
-        threading.Thread(target=processor.run, args=(raw, out, stop)),
-    ]
     fake.start()
     try:
-        for t in threads:
-            t.start()
-        wait_until(lambda: collector.samples >= 200, timeout=20, message="200 samples through the child")
+        _, out = run_halves(collector, 0.002, lambda: collector.samples >= 200, "200 samples via the child", processor)
     finally:
-        stop.set()
-        for t in threads:
-            t.join(timeout=20)
         fake.stop()
-    assert not any(t.is_alive() for t in threads)
     records = [r for batch in drain(out) for r in batch]
     power = [r["value"] for r in records if r["metric"].endswith("_power_watts") and r["labels"]["component"] == "core"]
     assert len(power) >= 150
@@ -97,15 +77,8 @@ def test_collector_relays_the_child_and_the_processor_gets_the_energy(make_tree,
 
 def test_collector_queues_setup_then_readings_then_end_in_process_mode(make_tree):
     fake = make_tree()
-    raw, stop = queue.Queue(), threading.Event()
     collector = Collector(Settings(powercap_root=fake.root, sampler_process="yes"))
-    thread = threading.Thread(target=collector.run, args=(raw, 0.01, stop))
-    thread.start()
-    try:
-        wait_until(lambda: collector.samples >= 10, timeout=20, message="10 samples")
-    finally:
-        stop.set()
-        thread.join(timeout=20)
+    raw, _ = run_halves(collector, 0.01, lambda: collector.samples >= 10, "10 samples")
     items = drain(raw)
     assert isinstance(items[0], ZoneSetup) and items[-1] is END
     assert len(items) - 2 == collector.samples

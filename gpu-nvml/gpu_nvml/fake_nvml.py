@@ -88,7 +88,18 @@ def compile_library(lib_dir: Path, compiler: str | None = None) -> Path:
     target = lib_dir / LIBRARY_NAME
     fd, tmp = tempfile.mkstemp(prefix=".build-", suffix=".so", dir=lib_dir)
     os.close(fd)
-    command = [cc, "-shared", "-fPIC", "-O2", "-Wall", f"-Wl,-soname,{LIBRARY_NAME}", "-o", tmp, str(SOURCE), "-pthread"]
+    command = [
+        cc,
+        "-shared",
+        "-fPIC",
+        "-O2",
+        "-Wall",
+        f"-Wl,-soname,{LIBRARY_NAME}",
+        "-o",
+        tmp,
+        str(SOURCE),
+        "-pthread",
+    ]
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=120)
         if done.returncode != 0:

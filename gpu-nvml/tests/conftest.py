@@ -8,8 +8,10 @@ a user's would.
 from __future__ import annotations
 
 import ctypes
+import importlib
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -20,6 +22,19 @@ import pytest
 from gpu_nvml.fake_nvml import FakeGpu, FakeNvml, FakeNvmlError, compile_library
 
 IMPL = Path(__file__).resolve().parents[1] / "monitor_impl.py"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def client_process() -> type:
+    """The existing client launcher, ``ClientProcess`` of tests/reliability/harness.py.
+
+    Imported as pytest names it (package ``reliability`` under tests/): pyJoules installs a top-level
+    ``tests`` package, so ``tests.reliability`` cannot be imported by that name.
+    """
+    if str(ROOT / "tests") not in sys.path:
+        sys.path.append(str(ROOT / "tests"))
+    return importlib.import_module("reliability.harness").ClientProcess  # type: ignore[no-any-return]
 
 
 @pytest.fixture(scope="session")
@@ -47,7 +62,7 @@ def shm_path(tmp_path: Path) -> Iterator[Path]:
 
 @pytest.fixture
 def make_fake_nvml(shm_path: Path, fake_nvml_library: Path) -> Callable[[Sequence[FakeGpu]], FakeNvml]:
-    """``make_fake_nvml([FakeGpu(...), ...])``: a built stand-in (control file in memory) using the session's library."""
+    """``make_fake_nvml([FakeGpu(...), ...])``: a built stand-in (control file in memory), the session's library."""
 
     def make(gpus: Sequence[FakeGpu]) -> FakeNvml:
         return FakeNvml(shm_path / "nvml", gpus, library=fake_nvml_library).build()
@@ -70,4 +85,3 @@ def nvml_in_process(fake_nvml_library: Path, monkeypatch: pytest.MonkeyPatch) ->
             pynvml.nvmlShutdown()
         except pynvml.NVMLError:
             break
-

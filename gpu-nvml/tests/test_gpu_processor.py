@@ -48,13 +48,14 @@ def test_a_counter_gpu_totals_its_counter_from_the_client_start() -> None:
     assert series(out, "nvml_power_watts", "GPU-0") == [250.0] * 11
 
 
-def test_a_counter_restart_is_filled_from_the_power_readings() -> None:
+def test_a_counter_restart_is_filled_from_the_power_readings(caplog: pytest.LogCaptureFixture) -> None:
     processor = GpuProcessor([gpu(0, True)], "nvml", 3000)
     counter = [9_000_000, 9_025_000, 9_050_000, 12_000, 37_000]  # driver reloaded during the 4th interval
     out = run(processor, [[c, 250_000] for c in counter])
     totals = series(out, "nvml_energy_joules_total", "GPU-0")
     assert totals == pytest.approx([0.0, 25.0, 50.0, 75.0, 100.0])
     assert processor.counters[0] is not None and processor.counters[0].resets == 1
+    assert "GPU 0 (GPU-0): energy counter restarted or jumped (now 12000 mJ" in caplog.text
 
 
 def test_a_gpu_without_counter_integrates_its_power() -> None:

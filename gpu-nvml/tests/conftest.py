@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import importlib
-import os
-import shutil
 import sys
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -47,25 +44,11 @@ def fake_nvml_library(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def shm_path(tmp_path: Path) -> Iterator[Path]:
-    """A directory in memory (/dev/shm) when there is one: control files are rewritten while being read."""
-    shm = Path("/dev/shm")
-    if not (shm.is_dir() and os.access(shm, os.W_OK)):
-        yield tmp_path
-        return
-    path = Path(tempfile.mkdtemp(prefix="gpu-nvml-test-", dir=shm))
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
-
-
-@pytest.fixture
-def make_fake_nvml(shm_path: Path, fake_nvml_library: Path) -> Callable[[Sequence[FakeGpu]], FakeNvml]:
-    """``make_fake_nvml([FakeGpu(...), ...])``: a built stand-in (control file in memory), the session's library."""
+def make_fake_nvml(tmp_path: Path, fake_nvml_library: Path) -> Callable[[Sequence[FakeGpu]], FakeNvml]:
+    """``make_fake_nvml([FakeGpu(...), ...])``: a built stand-in using the session's library."""
 
     def make(gpus: Sequence[FakeGpu]) -> FakeNvml:
-        return FakeNvml(shm_path / "nvml", gpus, library=fake_nvml_library).build()
+        return FakeNvml(tmp_path / "nvml", gpus, library=fake_nvml_library).build()
 
     return make
 

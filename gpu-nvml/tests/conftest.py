@@ -8,8 +8,6 @@ a user's would.
 from __future__ import annotations
 
 import ctypes
-import importlib
-import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -19,19 +17,6 @@ import pytest
 from gpu_nvml.fake_nvml import FakeGpu, FakeNvml, FakeNvmlError, compile_library
 
 IMPL = Path(__file__).resolve().parents[1] / "monitor_impl.py"
-ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="session")
-def client_process() -> type:
-    """The existing client launcher, ``ClientProcess`` of tests/reliability/harness.py.
-
-    Imported as pytest names it (package ``reliability`` under tests/): pyJoules installs a top-level
-    ``tests`` package, so ``tests.reliability`` cannot be imported by that name.
-    """
-    if str(ROOT / "tests") not in sys.path:
-        sys.path.append(str(ROOT / "tests"))
-    return importlib.import_module("reliability.harness").ClientProcess  # type: ignore[no-any-return]
 
 
 @pytest.fixture(scope="session")

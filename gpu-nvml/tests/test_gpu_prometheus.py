@@ -64,35 +64,21 @@ def by_zone(prometheus: PrometheusServer, metric: str) -> dict[str, list[tuple[i
     return out
 
 
-def samples_of(prometheus: PrometheusServer, metric: str, zone: str) -> int:
-    return prometheus.count_samples(f'{metric}{{zone="{zone}"}}')
-
-
 def latest_ms(prometheus: PrometheusServer, metric: str, zone: str) -> float:
     return max((t for s in prometheus.raw_samples(f'{metric}{{zone="{zone}"}}').values() for t, _ in s), default=0)
 
 
 def test_power_and_energy_match_the_drawn_watts_through_counter_restarts(
-    prometheus, make_fake_nvml, client_process, tmp_path
+    prometheus, make_fake_nvml, client_process, wait_for_samples, tmp_path
 ):
     fake = make_fake_nvml(three_gpus())
     uuids = [gpu.uuid for gpu in fake.gpus]
     client = start_client(client_process, fake, prometheus, tmp_path)
     try:
-        wait_until(
-            lambda: client.check_alive() or samples_of(prometheus, ENERGY, uuids[0]) >= 40,
-            timeout=90,
-            interval=0.5,
-            message="4 s of samples before the restarts",
-        )
+        wait_for_samples(client, prometheus, f'{ENERGY}{{zone="{uuids[0]}"}}', 40, "4 s of samples before the restarts")
         fake.reset_counter(0)  # both counter GPUs restart (a driver reload) mid-run
         fake.reset_counter(2)
-        wait_until(
-            lambda: client.check_alive() or samples_of(prometheus, ENERGY, uuids[0]) >= 120,
-            timeout=90,
-            interval=0.5,
-            message="12 s of samples",
-        )
+        wait_for_samples(client, prometheus, f'{ENERGY}{{zone="{uuids[0]}"}}', 120, "12 s of samples")
         assert client.terminate() == 0, client.log_tail()
     finally:
         client.stop_quietly()
@@ -121,7 +107,7 @@ def test_power_and_energy_match_the_drawn_watts_through_counter_restarts(
 
 
 def test_a_lost_gpu_stops_its_series_while_the_others_go_on_and_healthz_says_so(
-    prometheus, make_fake_nvml, client_process, tmp_path
+    prometheus, make_fake_nvml, client_process, wait_for_samples, tmp_path
 ):
     fake = make_fake_nvml(three_gpus())
     uuids = [gpu.uuid for gpu in fake.gpus]
@@ -129,12 +115,7 @@ def test_a_lost_gpu_stops_its_series_while_the_others_go_on_and_healthz_says_so(
     healthz = f"http://127.0.0.1:{port}/healthz"
     client = start_client(client_process, fake, prometheus, tmp_path, HEALTH_PORT=str(port))
     try:
-        wait_until(
-            lambda: client.check_alive() or samples_of(prometheus, POWER, uuids[1]) >= 30,
-            timeout=90,
-            interval=0.5,
-            message="3 s of samples before the loss",
-        )
+        wait_for_samples(client, prometheus, f'{POWER}{{zone="{uuids[1]}"}}', 30, "3 s of samples before the loss")
         assert requests.get(healthz, timeout=5).status_code == 200
         lost_at_ms = time.time() * 1000
         fake.lose(1)

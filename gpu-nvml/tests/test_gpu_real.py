@@ -17,8 +17,6 @@ from pathlib import Path
 
 import pytest
 
-from testkit.wait import wait_until
-
 pytestmark = [pytest.mark.gpu, pytest.mark.integration]
 
 IMPL = Path(__file__).resolve().parents[1] / "monitor_impl.py"
@@ -44,7 +42,7 @@ def trapezoid_joules(samples: list[tuple[int, float]]) -> float:
     return sum((v0 + v1) / 2 * (t1 - t0) / 1000 for (t0, v0), (t1, v1) in zip(samples, samples[1:], strict=False))
 
 
-def test_real_energy_counter_agrees_with_integrated_power(prometheus, client_process, tmp_path):
+def test_real_energy_counter_agrees_with_integrated_power(prometheus, client_process, wait_for_samples, tmp_path):
     reason = why_no_real_gpu()
     if reason:
         pytest.skip(reason)
@@ -57,12 +55,7 @@ def test_real_energy_counter_agrees_with_integrated_power(prometheus, client_pro
     )
     client = client_process(env, tmp_path, name="gpu-nvml-real").start()
     try:
-        wait_until(
-            lambda: client.check_alive() or prometheus.count_samples('nvml_power_watts{index="0"}') >= 200,
-            timeout=120,
-            interval=1,
-            message="20 s of samples from the real GPU",
-        )
+        wait_for_samples(client, prometheus, 'nvml_power_watts{index="0"}', 200, "20 s of samples from the real GPU")
         assert client.terminate() == 0, client.log_tail()
     finally:
         client.stop_quietly()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
-import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -12,7 +10,6 @@ import pytest
 from jetson_ina3221.fake_sysfs import FakeJetson
 
 IMPL = Path(__file__).resolve().parents[1] / "monitor_impl.py"
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -23,11 +20,3 @@ def make_jetson(tmp_path: Path) -> Callable[..., FakeJetson]:
         return FakeJetson(tmp_path / f"sys-{board}", board, values).build()
 
     return make
-
-
-@pytest.fixture(scope="session")
-def client_process() -> type:
-    """The existing client launcher, ``ClientProcess`` of tests/reliability/harness.py, as pytest names it."""
-    if str(ROOT / "tests") not in sys.path:
-        sys.path.append(str(ROOT / "tests"))
-    return importlib.import_module("reliability.harness").ClientProcess  # type: ignore[no-any-return]

@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 
 from testkit.prometheus import PrometheusServer
-from testkit.wait import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -71,7 +70,9 @@ def rate(samples: list[tuple[int, float]]) -> float:
 
 
 @pytest.mark.parametrize("board", sorted(CASES))
-def test_rails_in_prometheus_match_the_set_volts_and_amps(board, make_jetson, prometheus, client_process, tmp_path):
+def test_rails_in_prometheus_match_the_set_volts_and_amps(
+    board, make_jetson, prometheus, client_process, wait_for_samples, tmp_path
+):
     values, (changed, new_values), scopes = CASES[board]
     fake = make_jetson(board, values)
     zones = {name: rail.zone for name, rail in fake.rails.items()}
@@ -87,20 +88,10 @@ def test_rails_in_prometheus_match_the_set_volts_and_amps(board, make_jetson, pr
     client: Any = client_process(env, tmp_path / "client", name=f"jetson-{board}").start()
     selector = f'{PREFIX}_energy_joules_total{{zone="{zones[changed]}"}}'
     try:
-        wait_until(
-            lambda: client.check_alive() or prometheus.count_samples(selector) >= 60,
-            timeout=90,
-            interval=0.5,
-            message="6 s of samples before the change",
-        )
+        wait_for_samples(client, prometheus, selector, 60, "6 s of samples before the change")
         changed_at_ms = time.time() * 1000
         fake.set(changed, volts=new_values[0], amps=new_values[1])
-        wait_until(
-            lambda: client.check_alive() or prometheus.count_samples(selector) >= 120,
-            timeout=90,
-            interval=0.5,
-            message="6 s of samples after the change",
-        )
+        wait_for_samples(client, prometheus, selector, 120, "6 s of samples after the change")
         assert client.terminate() == 0, client.log_tail()
     finally:
         client.stop_quietly()

@@ -20,6 +20,7 @@ command -v dockerd >/dev/null 2>&1 || need_pkgs+=(docker.io)
 command -v docker-compose >/dev/null 2>&1 || docker compose version >/dev/null 2>&1 || need_pkgs+=(docker-compose)
 command -v debootstrap >/dev/null 2>&1 || need_pkgs+=(debootstrap)
 command -v apparmor_parser >/dev/null 2>&1 || need_pkgs+=(apparmor)
+command -v cc >/dev/null 2>&1 || need_pkgs+=(gcc libc6-dev)  # compiles gpu-nvml's stand-in libnvidia-ml.so.1
 if ((${#need_pkgs[@]})); then
   if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
     log "installing system packages: ${need_pkgs[*]}"
@@ -37,7 +38,7 @@ if [[ ! -x .venv/bin/python ]]; then
 fi
 log "installing Python packages into .venv"
 .venv/bin/python -m pip install -q -r requirements-test.txt \
-  -e './base-monitoring-client[test]' -e ./cpu-pyjoules
+  -e './base-monitoring-client[test]' -e ./cpu-pyjoules -e ./gpu-nvml -e ./jetson-ina3221
 
 log "running pytest $*"
 exec .venv/bin/python -m pytest "$@"

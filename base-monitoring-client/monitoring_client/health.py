@@ -2,9 +2,10 @@
 
 "Healthy" means the client is doing its job: pushes succeed, or fail in a way that is being retried
 within the buffer's budget. It is unhealthy when data is being lost or cannot be delivered at all:
-a pipeline thread has died, the buffer overflowed (oldest data dropped) within the last
-``overflow_grace_s``, or the receiver refused the last ``max_rejections`` requests in a row (a wrong URL,
-an authentication problem). A container healthcheck can then flag or restart it.
+a pipeline thread has died, the implementation reported a problem (``impl_health``: part of what it
+measures is gone), the buffer overflowed (oldest data dropped) within the last ``overflow_grace_s``, or
+the receiver refused the last ``max_rejections`` requests in a row (a wrong URL, an authentication
+problem). A container healthcheck can then flag or restart it.
 
 The server binds HEALTH_HOST (default 127.0.0.1: reachable by a healthcheck run inside the container,
 not from other machines); set HEALTH_HOST=0.0.0.0 to let Prometheus or another container scrape /metrics.
@@ -20,6 +21,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from monitoring_client.impl_health import IMPLEMENTATION_HEALTH, ImplementationHealth
+
 log = logging.getLogger(__name__)
 
 
@@ -32,8 +35,10 @@ class HealthState:
         overflow_grace_s: float = 60.0,
         max_rejections: int = 3,
         clock: Callable[[], float] = time.monotonic,
+        implementation: ImplementationHealth = IMPLEMENTATION_HEALTH,
     ) -> None:
         self._clock = clock
+        self._implementation = implementation
         self._grace = overflow_grace_s
         self._max_rejections = max_rejections
         self._lock = threading.Lock()
@@ -76,6 +81,9 @@ class HealthState:
         with self._lock:
             if self._dead:
                 return False, f"pipeline stopped: {self._dead}"
+            problems = self._implementation.problems()
+            if problems:
+                return False, "implementation reports: " + "; ".join(problems)
             if self._last_overflow is not None and now - self._last_overflow < self._grace:
                 return False, (
                     f"buffer full {now - self._last_overflow:.0f}s ago: oldest data dropped;"

@@ -1,0 +1,127 @@
+"""The sampler and batch processor that device clients run as get_power and process_data."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from typing import Any
+
+import pytest
+
+from monitoring_client.device_loop import END, BatchProcessor, Reading, Record, SkipTick, run_sampler
+from monitoring_client.ticker import AbsoluteTicker
+from testkit.wait import wait_until
+
+
+def test_sampler_stamps_each_reading_and_ends_with_end(caplog: pytest.LogCaptureFixture) -> None:
+    out: queue.Queue[Any] = queue.Queue()
+    stop = threading.Event()
+    calls = []
+
+    def read() -> int:
+        calls.append(1)
+        if len(calls) == 3:
+            raise SkipTick("torn value in in1_input")
+        if len(calls) == 6:
+            stop.set()
+        return len(calls)
+
+    clock = iter(range(1000, 10**6, 100))
+    with caplog.at_level(logging.WARNING):
+        run_sampler(read, out, 0.001, stop, monotonic_ns=lambda: next(clock), wall_ns=lambda: 1_700_000_000_123_456_789)
+    items = [out.get_nowait() for _ in range(out.qsize())]
+    assert items[-1] is END
+    readings = items[:-1]
+    assert [values for _, _, values in readings] == [1, 2, 4, 5, 6]
+    stamps = [t for t, _, _ in readings]
+    assert stamps == sorted(stamps) and all(t % 100 == 50 for t in stamps)  # midpoints of the clock reads
+    assert {wall for _, wall, _ in readings} == {1_700_000_000_123}
+    assert "sample skipped: torn value in in1_input" in caplog.text
+
+
+def test_sampler_puts_end_even_when_read_crashes() -> None:
+    out: queue.Queue[Any] = queue.Queue()
+
+    def read() -> int:
+        raise OSError("gone")
+
+    with pytest.raises(OSError):
+        run_sampler(read, out, 0.01, threading.Event())
+    assert out.get_nowait() is END
+
+
+def test_sampler_reports_ticks_it_skipped(caplog: pytest.LogCaptureFixture) -> None:
+    now = [0]
+    stop = threading.Event()
+
+    def read() -> None:
+        now[0] += 350_000_000  # every read overruns three and a half 100 ms ticks
+        if now[0] > 10**9:
+            stop.set()
+
+    ticker = AbsoluteTicker(0.1, clock_ns=lambda: now[0], sleep=lambda s: now.__setitem__(0, now[0] + int(s * 1e9)))
+    with caplog.at_level(logging.WARNING):
+        run_sampler(read, queue.Queue(), 0.1, stop, ticker=ticker, monotonic_ns=lambda: now[0])
+    assert ticker.skipped > 0
+    assert "sampling tick(s) skipped because the sampler ran late" in caplog.text
+
+
+def records_of(reading: Reading, out: list[Record]) -> None:
+    t_ns, wall_ms, value = reading
+    out.append({"metric": "m", "labels": {}, "value": float(value), "timestamp_ms": wall_ms})
+
+
+def test_processor_batches_readings_and_returns_after_end_once_stopped() -> None:
+    raw: queue.Queue[Any] = queue.Queue()
+    proc: queue.Queue[Any] = queue.Queue()
+    stop = threading.Event()
+    processor = BatchProcessor(records_of, batch_period_s=0.05)
+    thread = threading.Thread(target=processor.run, args=(raw, proc, stop))
+    thread.start()
+    for i in range(5):
+        raw.put((i, 1_700_000_000_000 + i, i))
+    wait_until(lambda: processor.readings == 5, timeout=10, message="first batch handled")
+    raw.put((5, 1_700_000_000_005, 5))
+    stop.set()
+    raw.put(END)
+    thread.join(10)
+    assert not thread.is_alive()
+    batches = [proc.get_nowait() for _ in range(proc.qsize())]
+    values = [r["value"] for batch in batches for r in batch]
+    assert values == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+    assert all(isinstance(batch, list) for batch in batches)
+
+
+def test_processor_merges_a_reading_whose_millisecond_is_not_after_the_previous_one() -> None:
+    processor = BatchProcessor(records_of)
+    raw: queue.Queue[Any] = queue.Queue()
+    proc: queue.Queue[Any] = queue.Queue()
+    for item in [(1, 1_700_000_000_000, 1), (2, 1_700_000_000_000, 2), (3, 1_699_999_999_999, 3)]:
+        raw.put(item)
+    raw.put((4, 1_700_000_000_001, 4))
+    raw.put(END)
+    assert processor.drain(raw, proc, []) is True
+    assert [r["value"] for r in proc.get_nowait()] == [1.0, 4.0]
+    assert processor.readings == 2
+
+
+def test_processor_splits_a_long_backlog_into_lists_of_bounded_size() -> None:
+    processor = BatchProcessor(records_of)
+    processor.MAX_BATCH = 10
+    raw: queue.Queue[Any] = queue.Queue()
+    proc: queue.Queue[Any] = queue.Queue()
+    for i in range(25):
+        raw.put((i, 1_700_000_000_000 + i, i))
+    assert processor.drain(raw, proc, []) is False
+    assert [len(proc.get_nowait()) for _ in range(proc.qsize())] == [10, 10, 5]
+
+
+def test_processor_gives_up_waiting_for_end_after_the_grace_period() -> None:
+    processor = BatchProcessor(records_of, batch_period_s=0.01, drain_grace_s=0.2)
+    stop = threading.Event()
+    stop.set()
+    thread = threading.Thread(target=processor.run, args=(queue.Queue(), queue.Queue(), stop))
+    thread.start()
+    thread.join(10)
+    assert not thread.is_alive()

@@ -1,0 +1,73 @@
+"""The naming contract: metric names, labels and the records every power client emits."""
+
+from __future__ import annotations
+
+import pytest
+
+from monitoring_client import power_contract as pc
+from monitoring_client.errors import ConfigError
+from monitoring_client.records import LABEL_NAME_RE, METRIC_NAME_RE
+
+
+def test_metric_names_follow_prometheus_base_units() -> None:
+    assert pc.power_metric("nvml") == "nvml_power_watts"
+    assert pc.energy_metric("jetson") == "jetson_energy_joules_total"
+    assert METRIC_NAME_RE.match(pc.power_metric("a:b_c"))
+
+
+@pytest.mark.parametrize("prefix", ["", "9gpu", "gpu-nvml", "gpu nvml", "gpü"])
+def test_a_prefix_that_cannot_start_a_metric_name_is_a_config_error(prefix: str) -> None:
+    with pytest.raises(ConfigError, match=r"^METRIC_PREFIX=.* is invalid: expected a Prometheus metric name prefix"):
+        pc.check_prefix(prefix)
+
+
+def test_prefix_from_the_environment() -> None:
+    assert pc.env_metric_prefix("nvml", environ={}) == "nvml"
+    assert pc.env_metric_prefix("nvml", environ={"METRIC_PREFIX": " lab_gpu "}) == "lab_gpu"
+    with pytest.raises(ConfigError, match="^MY_PREFIX='1x' is invalid"):
+        pc.env_metric_prefix("nvml", name="MY_PREFIX", environ={"MY_PREFIX": "1x"})
+
+
+def test_zone_labels_hold_the_contract_and_extra_labels() -> None:
+    labels = pc.zone_labels("gpu", "GPU-1", pc.METHOD_COUNTER, extra={"index": "0", "model": "T4"})
+    assert labels == {"component": "gpu", "zone": "GPU-1", "method": "counter", "index": "0", "model": "T4"}
+    assert all(LABEL_NAME_RE.match(name) for name in labels)
+    scoped = pc.zone_labels("VDD_IN", "1-0040:1", pc.METHOD_INTEGRATED, scope=pc.SCOPE_TOTAL)
+    assert scoped["scope"] == "total" and scoped["method"] == "integrated"
+    assert "scope" not in pc.zone_labels("gpu", "GPU-1", "counter")
+
+
+@pytest.mark.parametrize(
+    "args, kwargs",
+    [
+        (("gpu", "GPU-1", "guessed"), {}),
+        (("gpu", "GPU-1", "counter"), {"scope": "whole"}),
+        (("", "GPU-1", "counter"), {}),
+        (("gpu", "", "counter"), {}),
+        (("gpu", "GPU-1", "counter"), {"extra": {"zone": "other"}}),
+        (("gpu", "GPU-1", "counter"), {"extra": {"host": "other"}}),
+    ],
+)
+def test_labels_outside_the_contract_are_refused(args: tuple[str, str, str], kwargs: dict[str, object]) -> None:
+    with pytest.raises(ValueError):
+        pc.zone_labels(*args, **kwargs)  # type: ignore[arg-type]
+
+
+def test_records_share_one_label_dict_per_zone() -> None:
+    a = pc.zone_labels("gpu", "GPU-a", "counter")
+    b = pc.zone_labels("gpu", "GPU-b", "integrated")
+    records = pc.PowerRecords("nvml", [a, b])
+    out: list[pc.Record] = []
+    records.append(out, 1, 70.5, 12.25, 1_700_000_000_000)
+    records.append_gauge(out, "nvml_temperature_celsius", 0, 41.0, 1_700_000_000_001)
+    assert out == [
+        {"metric": "nvml_power_watts", "labels": b, "value": 70.5, "timestamp_ms": 1_700_000_000_000},
+        {"metric": "nvml_energy_joules_total", "labels": b, "value": 12.25, "timestamp_ms": 1_700_000_000_000},
+        {"metric": "nvml_temperature_celsius", "labels": a, "value": 41.0, "timestamp_ms": 1_700_000_000_001},
+    ]
+    assert out[0]["labels"] is out[1]["labels"] is b
+
+
+def test_records_refuse_a_bad_prefix() -> None:
+    with pytest.raises(ConfigError):
+        pc.PowerRecords("0nvml", [])

@@ -1,0 +1,3 @@
+"""gpu-nvml: power and energy of every NVIDIA GPU through NVML."""
+
+__version__ = "0.1.0"

@@ -1,22 +1,17 @@
-"""Root pytest configuration shared by every suite in the repository.
+"""Root pytest configuration shared by every suite in the repository: the real-Prometheus fixtures.
 
-It makes ``testkit`` importable from any test directory and offers the real-Prometheus fixtures, so each
-suite starts Prometheus the same way and nobody writes a second launcher.
+Each suite starts Prometheus the same way (testkit, installed by ./run-tests.sh) and nobody writes a
+second launcher.
 """
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from testkit.prometheus import PrometheusServer, find_prometheus  # noqa: E402
+from testkit.prometheus import PrometheusServer, find_prometheus
 
 
 def _server(tmp_path: Path, window: str | None) -> Iterator[PrometheusServer]:

@@ -13,9 +13,12 @@ from typing import Any
 import pytest
 import requests
 
+from testkit.client import MonitoringClient
+from testkit.fake_rapl import FakeRaplTree
 from testkit.ports import free_port
 from testkit.process import ManagedProcess
 from testkit.prometheus import PrometheusServer
+from testkit.wait import wait_until
 
 from .stack_dashboard import (
     DATASOURCE_FILE,
@@ -413,3 +416,36 @@ def test_every_dashboard_query_is_valid_promql(prometheus: PrometheusServer) -> 
     for var in variables(dash):
         selector, _ = parse_label_values(variable_query(var))
         prometheus.query(substitute(selector, values))
+
+
+@pytest.mark.integration
+def test_power_panels_show_a_client_with_any_metric_prefix(prometheus: PrometheusServer, tmp_path: Path) -> None:
+    """cpu-pyjoules with a METRIC_PREFIX of its user's choosing: every power and energy panel shows it."""
+    pytest.importorskip("cpu_pyjoules", reason="cpu-pyjoules not installed (./run-tests.sh installs it)")
+    host = "prefix-host"
+    env = dict(
+        os.environ,
+        MONITOR_IMPL=str(ROOT / "cpu-pyjoules" / "monitor_impl.py"),
+        POWERCAP_ROOT=str(tmp_path / "powercap"),
+        REMOTE_WRITE_URL=prometheus.write_url,
+        METRIC_PREFIX="lab_cpu",
+        HOST_LABEL=host,
+        SCRAPE_INTERVAL_S="0.1",
+        PUSH_INTERVAL_S="0.5",
+    )
+    values = {"host": host, "source": ".*", "__range": "1h", "__rate_interval": "40s", "__interval": "15s"}
+    power_panels = [q for q in panel_queries(load_dashboards()["power.json"]) if q.unit in ("watt", "joule", "watth")]
+    assert len(power_panels) >= 4
+    with (
+        FakeRaplTree(tmp_path / "powercap", {"package-0": 20, "core": 10}, tmp_path / "fake.log", update_ms=10),
+        MonitoringClient(env, tmp_path / "client.log", cwd=tmp_path) as client,
+    ):
+
+        def every_panel_shows_the_client() -> bool:
+            client.check_alive()
+            return all(prometheus.query(substitute(q.expr, values)) for q in power_panels)
+
+        wait_until(every_panel_shows_the_client, 60, interval=0.5, message="power panels show lab_cpu_* series")
+    stored = prometheus.query(f'count by (__name__) ({{host="{host}"}})')
+    assert {r["metric"]["__name__"] for r in stored} >= {"lab_cpu_power_watts", "lab_cpu_energy_joules_total"}
+    assert not prometheus.query(f'{{__name__=~"pyjoules_remote_write_.+", host="{host}"}}')

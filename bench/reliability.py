@@ -251,92 +251,93 @@ def render(data: dict[str, Any]) -> str:
     ]
     sections = data.get("sections", {})
     lines += render_summary(sections)
-    scen = sections.get("scenarios")
-    lines += ["## Fault-injection scenarios", ""]
-    if scen:
-        lines += [measured_line(scen["env"]), ""]
-        lines += render_scenarios(scen["rows"])
-        lines += [
-            "",
-            "Where a loss is allowed, and why:",
-            "",
-            "- *SIGKILL with the spool*: the samples not yet handed to the sender (grouped since the last",
-            "  push, plus the tick in transit); everything handed over survives in SPOOL_DIR. The row",
-            "  without a spool shows what the spool saves.",
-            "- *400 among good ones*: exactly the samples of the refused request (the proxy decodes the",
-            "  request it refused); the client drops it as `rejected` and every later sample arrives.",
-            "- *clock steps back*: samples stamped at or before the last one accepted for their series",
-            "  are dropped by the ordering guard and counted (`out_of_order`), so Prometheus never refuses",
-            "  a whole request; the stored series stay strictly ordered.",
-            "- *counter wraps*: produced is what cpu-pyjoules handed to the client",
-            "  (`monitoring_client_samples_received_total`); the details compare the stored energy with",
-            "  the energy the fake powercap tree really drew, across the wraps.",
-        ]
-    else:
-        lines.append("Not run yet.")
-    lines += ["", "## Client SIGKILL with the spool: loss against the push interval", ""]
-    kill = sections.get("sigkill")
-    if kill:
-        lines += [
-            measured_line(kill["env"]),
-            "The client is killed with SIGKILL while the receiver is down (so a backlog is spooled), restarted",
-            "with the same SPOOL_DIR, and the receiver comes back. What the kill can take is what was not yet",
-            "handed to the sender: the samples grouped since the last push (at most one push interval) plus the",
-            "tick in transit in the queues; the bound below is those ticks. Ticks every",
-            f"0.05 s, 3 series, {SIGKILL_REPEATS} kills per row at random points of the push cycle.",
-            "",
-            "| PUSH_INTERVAL_S | bound (ticks) | ticks lost per kill (sorted) | samples lost / produced | duplicated"
-            " | within bound | slowest recovery (s) |",
-            "|---:|---:|---|---:|---:|---|---:|",
-        ]
-        for r in kill["rows"]:
-            failed = f" ({r['failed_runs']} runs failed)" if r["failed_runs"] else ""
-            lines.append(
-                f"| {r['push_interval_s']:g} | {r['bound_ticks']} | {', '.join(map(str, r['lost_ticks']))} | "
-                f"{r['lost_samples_total']} / {r['produced_total']} | {r['duplicated_total']} | "
-                f"{'yes' if r['within_bound'] else 'NO'}{failed} | "
-                f"{_num(r['recover_s_max'])} |"
-            )
-        cost = kill.get("write_cost")
-        if cost:
-            lines += [
-                "",
-                f"Cost of spooling, measured the same day: one durable write of a {cost['payload_bytes']}-byte",
-                f"payload (temporary file, fsync, rename, directory fsync) takes {cost['p50_ms']} ms at the median,",
-                f"{cost['p99_ms']} ms at p99 ({cost['writes']} writes in {cost['filesystem_dir']}). The spool writes",
-                "once per push, on the batcher thread, never on the collector's.",
-            ]
-    else:
-        lines.append("Not run yet.")
-    lines += ["", "## 10-minute outage at the default rates", ""]
-    long = sections.get("long")
-    if long:
-        r = long["rows"][0]
-        lines += [
-            measured_line(long["env"]),
-            "The client runs with its defaults (SCRAPE_INTERVAL_S=0.1, PUSH_INTERVAL_S=1, default retry and buffer",
-            "bounds) and the",
-            f"sequence implementation with {r.get('details', {}).get('series', '?')} series, i.e. the",
-            "sample rate of cpu-pyjoules on an 8-zone machine; Prometheus is stopped for 600 s.",
-            "",
-        ]
-        lines += render_scenarios(long["rows"])
-    else:
-        lines.append("Not run yet: `.venv/bin/python -m bench.reliability --sections long`.")
-    lines += ["", "## Bad input: what the user sees", ""]
-    bad = sections.get("bad_input")
-    if bad:
-        lines += [
-            measured_line(bad["env"]),
-            "Measured by running the real `monitoring-client` (and the stack's `docker-compose_helper.sh` for `.env`",
-            "lines) and capturing its standard error and exit status.",
-            "",
-        ]
-        lines += render_bad_input(bad["rows"])
-    else:
-        lines.append("Not run yet.")
+    for title, key, body, missing in (
+        ("Fault-injection scenarios", "scenarios", _scenarios_body, "Not run yet."),
+        ("Client SIGKILL with the spool: loss against the push interval", "sigkill", _sigkill_body, "Not run yet."),
+        (
+            "10-minute outage at the default rates",
+            "long",
+            _long_body,
+            "Not run yet: `.venv/bin/python -m bench.reliability --sections long`.",
+        ),
+        ("Bad input: what the user sees", "bad_input", _bad_input_body, "Not run yet."),
+    ):
+        section = sections.get(key)
+        lines += [f"## {title}", "", *([measured_line(section["env"]), *body(section)] if section else [missing]), ""]
     lines.append("")
     return "\n".join(lines)
+
+
+def _scenarios_body(scen: dict[str, Any]) -> list[str]:
+    return [
+        "",
+        *render_scenarios(scen["rows"]),
+        "",
+        "Where a loss is allowed, and why:",
+        "",
+        "- *SIGKILL with the spool*: the samples not yet handed to the sender (grouped since the last",
+        "  push, plus the tick in transit); everything handed over survives in SPOOL_DIR. The row",
+        "  without a spool shows what the spool saves.",
+        "- *400 among good ones*: exactly the samples of the refused request (the proxy decodes the",
+        "  request it refused); the client drops it as `rejected` and every later sample arrives.",
+        "- *clock steps back*: samples stamped at or before the last one accepted for their series",
+        "  are dropped by the ordering guard and counted (`out_of_order`), so Prometheus never refuses",
+        "  a whole request; the stored series stay strictly ordered.",
+        "- *counter wraps*: produced is what cpu-pyjoules handed to the client",
+        "  (`monitoring_client_samples_received_total`); the details compare the stored energy with",
+        "  the energy the fake powercap tree really drew, across the wraps.",
+    ]
+
+
+def _sigkill_body(kill: dict[str, Any]) -> list[str]:
+    lines = [
+        "The client is killed with SIGKILL while the receiver is down (so a backlog is spooled), restarted",
+        "with the same SPOOL_DIR, and the receiver comes back. What the kill can take is what was not yet",
+        "handed to the sender: the samples grouped since the last push (at most one push interval) plus the",
+        "tick in transit in the queues; the bound below is those ticks. Ticks every",
+        f"0.05 s, 3 series, {SIGKILL_REPEATS} kills per row at random points of the push cycle.",
+        "",
+        "| PUSH_INTERVAL_S | bound (ticks) | ticks lost per kill (sorted) | samples lost / produced | duplicated"
+        " | within bound | slowest recovery (s) |",
+        "|---:|---:|---|---:|---:|---|---:|",
+    ]
+    for r in kill["rows"]:
+        failed = f" ({r['failed_runs']} runs failed)" if r["failed_runs"] else ""
+        lines.append(
+            f"| {r['push_interval_s']:g} | {r['bound_ticks']} | {', '.join(map(str, r['lost_ticks']))} | "
+            f"{r['lost_samples_total']} / {r['produced_total']} | {r['duplicated_total']} | "
+            f"{'yes' if r['within_bound'] else 'NO'}{failed} | {_num(r['recover_s_max'])} |"
+        )
+    cost = kill.get("write_cost")
+    if cost:
+        lines += [
+            "",
+            f"Cost of spooling, measured the same day: one durable write of a {cost['payload_bytes']}-byte",
+            f"payload (temporary file, fsync, rename, directory fsync) takes {cost['p50_ms']} ms at the median,",
+            f"{cost['p99_ms']} ms at p99 ({cost['writes']} writes in {cost['filesystem_dir']}). The spool writes",
+            "once per push, on the batcher thread, never on the collector's.",
+        ]
+    return lines
+
+
+def _long_body(long: dict[str, Any]) -> list[str]:
+    series = long["rows"][0].get("details", {}).get("series", "?")
+    return [
+        "The client runs with its defaults (SCRAPE_INTERVAL_S=0.1, PUSH_INTERVAL_S=1, default retry and buffer",
+        f"bounds) and the sequence implementation with {series} series, i.e. the sample rate of cpu-pyjoules",
+        "on an 8-zone machine; Prometheus is stopped for 600 s.",
+        "",
+        *render_scenarios(long["rows"]),
+    ]
+
+
+def _bad_input_body(bad: dict[str, Any]) -> list[str]:
+    return [
+        "Measured by running the real `monitoring-client` (and the stack's `docker-compose_helper.sh` for `.env`",
+        "lines) and capturing its standard error and exit status.",
+        "",
+        *render_bad_input(bad["rows"]),
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -113,9 +113,12 @@ def client_env(
 
 @dataclass
 class ClientRun:
-    """One benchmarked client: the process, where its probe writes (if behind the probe), its exit status."""
+    """One benchmarked client of a method: the process, where its probe writes (if behind the probe), the
+    Prometheus it pushes to, and its exit status once stopped."""
 
     client: MonitoringClient
+    method: Method
+    prom: PrometheusServer
     probe: Path | None = None
     rc: int | None = None
 
@@ -123,6 +126,16 @@ class ClientRun:
         """The probe's ``ticks``, ``records`` or ``threads`` JSON file."""
         assert self.probe is not None, "this client runs without the probe"
         return self.probe.with_name(f"{self.probe.name}.{kind}.json")
+
+    @contextmanager
+    def running(self) -> Iterator[ClientRun]:
+        """Start the client, wait until Prometheus holds its first tick; SIGTERM it at the end (``rc``)."""
+        self.client.start()
+        try:
+            wait_for_data(self.prom, [self.client], [self.method.selector(self.client.host)], timeout=60)
+            yield self
+        finally:
+            self.rc = self.client.stop()
 
 
 def make_client(
@@ -134,7 +147,6 @@ def make_client(
     rate_hz: float,
     *,
     probe: bool = False,
-    extra: Mapping[str, str] | None = None,
 ) -> ClientRun:
     """A client of ``method`` sampling ``fake`` at ``rate_hz`` into ``prom`` (not started yet)."""
     probe_out = ctx.path(f"{host}-probe") if probe else None
@@ -145,32 +157,12 @@ def make_client(
         interval_s=1.0 / rate_hz,
         host=host,
         probe_out=probe_out,
-        extra={**method.env, **(extra or {})},
+        extra=method.env,
         push_interval_s=ctx.plan.push_interval_s,
         plan_env=ctx.plan.client_env,
     )
-    return ClientRun(MonitoringClient(env, ctx.path(f"{host}.log"), name=host, cwd=REPO), probe_out)
-
-
-@contextmanager
-def running(
-    ctx: Context,
-    prom: PrometheusServer,
-    fake: FakeRaplTree,
-    method: Method,
-    host: str,
-    rate_hz: float,
-    *,
-    probe: bool = False,
-) -> Iterator[ClientRun]:
-    """Start one client, wait until Prometheus holds its first tick, and SIGTERM it at the end (``rc``)."""
-    run = make_client(ctx, prom, fake, method, host, rate_hz, probe=probe)
-    run.client.start()
-    try:
-        wait_for_data(prom, [run.client], [method.selector(host)], timeout=60)
-        yield run
-    finally:
-        run.rc = run.client.stop()
+    client = MonitoringClient(env, ctx.path(f"{host}.log"), name=host, cwd=REPO)
+    return ClientRun(client, method, prom, probe_out)
 
 
 def stop_all(clients: Sequence[MonitoringClient], timeout: float = 20.0) -> list[int | None]:

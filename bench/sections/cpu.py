@@ -19,7 +19,7 @@ from bench.context import CPU_TREE, Context
 from bench.measure import count_stored, fmt
 from bench.procfs import CpuWindow, machine_cpu_seconds
 from bench.report import Section, Table
-from bench.sections.common import METHODS, running
+from bench.sections.common import METHODS, make_client
 
 
 def run(ctx: Context) -> Section:
@@ -43,7 +43,7 @@ def run(ctx: Context) -> Section:
             for key in plan.cpu_methods:
                 method = METHODS[key]
                 host = f"cpu-{key}-{rate:g}hz"
-                with running(ctx, prom, fake, method, host, rate) as run:
+                with make_client(ctx, prom, fake, method, host, rate).running() as run:
                     time.sleep(plan.cpu_warmup_s)
                     window = CpuWindow([run.client.require_pid(), fake.require_pid()])
                     m0 = machine_cpu_seconds()

@@ -18,7 +18,7 @@ from bench.context import CPU_TREE, Context
 from bench.measure import count_stored, fmt, read_probe_records
 from bench.procfs import rss_bytes
 from bench.report import Section, Table
-from bench.sections.common import METHODS, running
+from bench.sections.common import METHODS, make_client
 from testkit.wait import wait_until
 
 RATE_HZ = 10.0
@@ -43,7 +43,7 @@ def run(ctx: Context) -> Section:
         steady: list[float] = []
         outage: list[float] = []
         after: list[float] = []
-        with running(ctx, prom, fake, method, host, RATE_HZ, probe=True) as run:
+        with make_client(ctx, prom, fake, method, host, RATE_HZ, probe=True).running() as run:
             pid = run.client.require_pid()
             _sample_rss(pid, plan.mem_steady_s, steady)
             ctx.log(

@@ -19,7 +19,7 @@ from bench.context import ALL_ZONES_TREE, Context
 from bench.measure import TickStats, count_stored, fmt, read_probe_records, read_probe_ticks
 from bench.procfs import cpu_times, steal_fraction
 from bench.report import Section, Table
-from bench.sections.common import METHODS, running
+from bench.sections.common import METHODS, make_client
 
 
 def run(ctx: Context) -> Section:
@@ -55,7 +55,7 @@ def run(ctx: Context) -> Section:
                 host = f"sched-{key}-{rate:g}hz"
                 started = time.time()
                 times0 = cpu_times()
-                with running(ctx, prom, fake, method, host, rate, probe=True) as run:
+                with make_client(ctx, prom, fake, method, host, rate, probe=True).running() as run:
                     time.sleep(plan.sched_skip_s + plan.sched_seconds)
                 rc = run.rc
                 steal = steal_fraction(times0, cpu_times())

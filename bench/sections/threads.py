@@ -19,7 +19,7 @@ from bench.context import CPU_TREE, Context
 from bench.measure import count_stored, fmt
 from bench.procfs import cpu_seconds
 from bench.report import Section, Table
-from bench.sections.common import METHODS, running
+from bench.sections.common import METHODS, make_client
 
 ORDER = ("get_power", "process_data", "batcher", "sender", "MainThread")
 
@@ -49,7 +49,7 @@ def run(ctx: Context) -> Section:
     with ctx.fake_tree("threads", CPU_TREE, update_ms=1.0) as fake, ctx.prometheus("threads") as prom:
         for rate in plan.cpu_rates:
             host = f"threads-{rate:g}hz"
-            with running(ctx, prom, fake, method, host, rate, probe=True) as run:
+            with make_client(ctx, prom, fake, method, host, rate, probe=True).running() as run:
                 pid = run.client.require_pid()
                 time.sleep(plan.cpu_warmup_s)
                 names = {int(k): v for k, v in json.loads(run.probe_file("threads").read_text()).items()}

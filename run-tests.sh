@@ -1,16 +1,27 @@
 #!/usr/bin/env bash
-# The one test command: installs what the tests need, then runs every test.
+# The one test command: installs what the tests need, checks lint, format and types, then runs every test.
 #
-#   ./run-tests.sh            # everything (unit, integration with a real Prometheus, Docker end-to-end)
-#   ./run-tests.sh -m 'not e2e' -x    # any extra arguments go to pytest
+#   ./run-tests.sh                     # everything (checks, unit, integration with a real Prometheus, Docker e2e)
+#   ./run-tests.sh -m 'not e2e' -x     # any extra arguments go to pytest
+#   SKIP_CHECKS=1 ./run-tests.sh tests/reliability   # while iterating: pytest only (CI never sets it)
 #
 # What it installs, and only when missing:
-#   - system packages (as root, through apt-get): prometheus (real server for integration tests),
-#     docker.io + docker-compose + debootstrap (end-to-end stack test), apparmor (profile syntax check);
-#     without root it installs nothing system-wide and the tests that need those tools skip with a reason;
-#   - a virtual environment in .venv with both Python packages (editable) and the test requirements.
+#   - system packages (as root, through apt-get): prometheus (real server for integration tests, promtool
+#     for the alerting rules), docker.io + docker-compose + debootstrap (end-to-end stack test), apparmor
+#     (profile syntax check); without root it installs nothing system-wide and the tests that need those
+#     tools skip with a reason;
+#   - a virtual environment in .venv with every package of PACKAGES (editable) and the test requirements.
+#
+# Checks, before pytest, each failing the run on any finding: `ruff check .` and `ruff format --check .`
+# (one configuration: ruff.toml), and `mypy --strict` on every package of PACKAGES (its [tool.mypy]
+# section in its pyproject.toml).
 set -euo pipefail
 cd "$(dirname "$0")"
+
+# The repository's Python packages: one directory each, with a pyproject.toml and its importable package
+# either directly inside (flat layout) or under src/. A new package is one more word here (and its tests in
+# pytest.ini's testpaths).
+PACKAGES=(base-monitoring-client cpu-pyjoules gpu-nvml jetson-ina3221 testkit)
 
 log() { printf '[run-tests] %s\n' "$*"; }
 
@@ -36,9 +47,44 @@ if [[ ! -x .venv/bin/python ]]; then
   log "creating .venv"
   "$python" -m venv .venv
 fi
-log "installing Python packages into .venv"
-.venv/bin/python -m pip install -q -r requirements-test.txt \
-  -e './base-monitoring-client[test]' -e ./cpu-pyjoules -e ./gpu-nvml -e ./jetson-ina3221
+editable=()
+for dir in "${PACKAGES[@]}"; do editable+=(-e "./$dir"); done
+log "installing Python packages into .venv: ${PACKAGES[*]}"
+.venv/bin/python -m pip install -q -r requirements-test.txt "${editable[@]}"
+
+# The importable packages of one project directory: its subdirectories (or src/'s) holding an __init__.py.
+import_dirs() {
+  local init
+  for init in "$1"/*/__init__.py "$1"/src/*/__init__.py; do
+    [[ -e $init && $init != */tests/__init__.py ]] && dirname "$init"
+  done
+  return 0
+}
+
+if [[ ${SKIP_CHECKS:-0} != 1 ]]; then
+  failed=()
+  log "ruff check ."
+  .venv/bin/ruff check --quiet . || failed+=("ruff check (fix: .venv/bin/ruff check --fix . and by hand)")
+  log "ruff format --check ."
+  .venv/bin/ruff format --check --quiet . || failed+=("ruff format (fix: .venv/bin/ruff format .)")
+  # mypy resolves imports between the packages through MYPYPATH: the editable installs are import hooks,
+  # which mypy does not follow.
+  mypy_path=()
+  for dir in "${PACKAGES[@]}"; do
+    while read -r pkg; do mypy_path+=("$(dirname "$pkg")"); done < <(import_dirs "$dir")
+  done
+  for dir in "${PACKAGES[@]}"; do
+    mapfile -t targets < <(import_dirs "$dir")
+    log "mypy --strict ${targets[*]}"
+    MYPYPATH=$(IFS=:; echo "${mypy_path[*]}") .venv/bin/mypy --strict --config-file "$dir/pyproject.toml" \
+      "${targets[@]}" || failed+=("mypy --strict in $dir")
+  done
+  if ((${#failed[@]})); then
+    for check in "${failed[@]}"; do log "FAILED: $check"; done
+    log "the checks above found problems (details printed above each): fix them; pytest was not run"
+    exit 1
+  fi
+fi
 
 log "running pytest $*"
 exec .venv/bin/python -m pytest "$@"

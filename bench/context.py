@@ -3,6 +3,7 @@ and helpers to start a real Prometheus and a fake RAPL tree that are stopped by 
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import sys
 import tempfile
@@ -12,17 +13,23 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.processes import REPO, FakeTree
-
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
+from testkit.fake_rapl import FakeRaplTree
 from testkit.prometheus import PrometheusServer, find_prometheus
 
+
+@dataclass(frozen=True)
+class Tree:
+    """A fake RAPL tree's layout: watts per zone name, sockets, psys watts (None: no psys zone)."""
+
+    watts: str
+    sockets: int = 1
+    psys: float | None = None
+
+
 # The tree of the CPU comparison: one socket with the four zones of the field guide's seed measurement.
-CPU_TREE = {"watts": "package-0=25,core=15,uncore=2,dram=4", "sockets": 1, "psys": None}
+CPU_TREE = Tree("package-0=25,core=15,uncore=2,dram=4")
 # "All zones": two sockets with package, core, uncore and dram each, plus psys (pyJoules 0.5.1 cannot see psys).
-ALL_ZONES_TREE = {"watts": "package=25,core=15,uncore=2,dram=4", "sockets": 2, "psys": 12.0}
+ALL_ZONES_TREE = Tree("package=25,core=15,uncore=2,dram=4", sockets=2, psys=12.0)
 
 
 @dataclass(frozen=True)
@@ -50,32 +57,31 @@ class Plan:
     client_env: tuple[tuple[str, str], ...] = ()  # extra client settings (the smoke run retries sooner)
 
 
+FULL = Plan(
+    mode="full",
+    encoder_budget_s=2.0,
+    cpu_rates=(10, 100, 1000),
+    cpu_methods=("ours", "seed", "seed-once"),
+    cpu_warmup_s=5,
+    cpu_window_s=20,
+    sched_rates=(100, 1000),
+    sched_seconds=60,
+    sched_skip_s=2,
+    fleet_sizes=(10, 50, 100),
+    fleet_warmup_s=5,
+    fleet_window_s=30,
+    mem_steady_s=60,
+    mem_outage_s=600,
+    mem_after_s=20,
+)
 PLANS = {
-    "full": Plan(
-        mode="full",
-        encoder_budget_s=2.0,
-        cpu_rates=(10, 100, 1000),
-        cpu_methods=("ours", "seed", "seed-once"),
-        cpu_warmup_s=5,
-        cpu_window_s=20,
-        sched_rates=(100, 1000),
-        sched_seconds=60,
-        sched_skip_s=2,
-        fleet_sizes=(10, 50, 100),
-        fleet_warmup_s=5,
-        fleet_window_s=30,
-        mem_steady_s=60,
-        mem_outage_s=600,
-        mem_after_s=20,
-    ),
-    "quick": Plan(
+    "full": FULL,
+    "quick": dataclasses.replace(
+        FULL,
         mode="quick",
         encoder_budget_s=0.5,
-        cpu_rates=(10, 100, 1000),
-        cpu_methods=("ours", "seed", "seed-once"),
         cpu_warmup_s=2,
         cpu_window_s=5,
-        sched_rates=(100, 1000),
         sched_seconds=10,
         sched_skip_s=1,
         fleet_sizes=(10, 50),
@@ -85,7 +91,8 @@ PLANS = {
         mem_outage_s=60,
         mem_after_s=10,
     ),
-    "smoke": Plan(
+    "smoke": dataclasses.replace(
+        FULL,
         mode="smoke",
         encoder_budget_s=0.1,
         cpu_rates=(100,),
@@ -172,17 +179,20 @@ class Context:
             server.stop()
 
     @contextmanager
-    def fake_tree(self, name: str, tree: dict, update_ms: float = 1.0) -> Iterator[FakeTree]:
+    def fake_tree(self, name: str, tree: Tree, update_ms: float = 1.0) -> Iterator[FakeRaplTree]:
+        """A fake tree on tmpfs in its own process; nice 10: it stands in for hardware, whose counters cost
+        the CPU nothing, so it should not take a core from the client being measured when both want one."""
         root = self.tree_dir() / self.path(f"powercap-{name}").name
-        fake = FakeTree(
+        fake = FakeRaplTree(
             root,
-            tree["watts"],
-            sockets=tree["sockets"],
-            psys=tree["psys"],
+            tree.watts,
+            self.path(f"powercap-{name}.log"),
+            sockets=tree.sockets,
+            psys_watts=tree.psys,
             update_ms=update_ms,
-            log=self.path(f"powercap-{name}.log"),
+            nice=10,
         )
-        fake.start()
+        fake.start(timeout=20)
         self.log(f"fake powercap {root} with {fake.zone_count()} zones, updated every {update_ms:g} ms")
         try:
             yield fake

@@ -114,7 +114,7 @@ def read_probe_ticks(path: Path, skip_s: float = 0.0) -> TickStats:
     if not kinds:
         raise ValueError(f"{path}: the collector put nothing")
     tick_kind = kinds.most_common(1)[0][0]
-    times = [t for t, k in zip(data["t_ns"], data["kinds"]) if k == tick_kind]
+    times = [t for t, k in zip(data["t_ns"], data["kinds"], strict=True) if k == tick_kind]
     origin = times[0] if times else None
     if skip_s > 0 and times:
         start = times[0] + skip_s * 1e9

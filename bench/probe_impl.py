@@ -14,20 +14,20 @@ file) and wraps the queues the base client hands it:
 
 When each function returns (after SIGTERM, before the process exits) it writes what it saw as JSON to
 ``BENCH_PROBE_OUT`` + ``.ticks.json`` / ``.records.json``; at start it writes ``.threads.json``, the OS
-thread id of every pipeline thread by name, so CPU can be split by thread. The cost is one clock read and two list appends
-per tick, which is why the CPU benchmark runs the implementation without this wrapper.
+thread id of every pipeline thread by name, so CPU can be split by thread. The cost is one clock read and
+two list appends per tick, which is why the CPU benchmark runs the implementation without this wrapper.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import sys
 import threading
 import time
-from pathlib import Path
 from typing import Any
+
+from monitoring_client.impl_loader import load_impl
 
 # Diagnosis only: BENCH_SWITCH_INTERVAL_S sets the interpreter's GIL switch interval before the client runs.
 if os.environ.get("BENCH_SWITCH_INTERVAL_S"):
@@ -37,22 +37,16 @@ if os.environ.get("BENCH_GC_DISABLE"):
 
     gc.disable()
 
-_INNER_PATH = Path(os.environ["BENCH_INNER_IMPL"]).resolve()
 _OUT = os.environ["BENCH_PROBE_OUT"]
 
-if str(_INNER_PATH.parent) not in sys.path:
-    sys.path.insert(0, str(_INNER_PATH.parent))
-_spec = importlib.util.spec_from_file_location(_INNER_PATH.stem, _INNER_PATH)
-assert _spec is not None and _spec.loader is not None
-inner = importlib.util.module_from_spec(_spec)
-sys.modules[_INNER_PATH.stem] = inner
-_spec.loader.exec_module(inner)
+# Loaded exactly as the client would load it as MONITOR_IMPL (its directory first on the import path).
+inner = load_impl(os.environ["BENCH_INNER_IMPL"])
 
 if hasattr(inner, "SERVICE_NAME"):
     SERVICE_NAME = inner.SERVICE_NAME
 
 
-def _write(suffix: str, data: dict) -> None:
+def _write(suffix: str, data: dict[str, Any]) -> None:
     tmp = f"{_OUT}{suffix}.tmp"
     with open(tmp, "w") as f:
         json.dump(data, f)

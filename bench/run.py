@@ -1,12 +1,12 @@
-"""Run the benchmarks, print markdown tables, and write docs/BENCHMARKS.md.
+"""Run the benchmarks, print markdown tables, and write docs/BENCHMARKS.md (from the repository root).
 
-    .venv/bin/python bench/run.py                    # everything, about 25 minutes (the documented run)
-    .venv/bin/python bench/run.py --quick            # every section, shortened (a few minutes)
-    .venv/bin/python bench/run.py --sections encoder,cpu --quick --output /tmp/b.md
+    .venv/bin/python -m bench.run                    # everything, about 25 minutes (the documented run)
+    .venv/bin/python -m bench.run --quick            # every section, shortened (a few minutes)
+    .venv/bin/python -m bench.run --sections encoder,cpu --quick --output /tmp/b.md
 
-Sections: encoder, cpu, threads, schedule, fleet, memory (in that order). Needs both packages installed
-(``pip install -e ./base-monitoring-client -e ./cpu-pyjoules``, as ./run-tests.sh does) and a Prometheus
-binary (PATH or $PROMETHEUS_BIN). Everything runs on 127.0.0.1; every process started is stopped by PID.
+Sections: encoder, cpu, threads, schedule, fleet, memory (in that order). Needs the packages and testkit
+installed in .venv (./run-tests.sh does it) and a Prometheus binary (PATH or $PROMETHEUS_BIN). Everything
+runs on 127.0.0.1; every process started is stopped by PID.
 Only a run of all sections writes docs/BENCHMARKS.md by default; a partial run prints its tables (and writes
 the file given with --output).
 """
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib
 import shutil
 import sys
 import tempfile
@@ -22,21 +23,18 @@ import time
 import traceback
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-from bench import report
+from bench import REPO, report
 from bench.context import PLANS, Context, prometheus_binary
+from bench.header import run_facts
 
 SECTIONS = ("encoder", "cpu", "threads", "schedule", "fleet", "memory")
 DEFAULT_OUTPUT = REPO / "docs" / "BENCHMARKS.md"
 
 
-def _section_module(name: str):
-    import importlib
-
-    return importlib.import_module(f"bench.sections.{name}")
+def run_section(name: str, ctx: Context) -> report.Section:
+    """Each section is a module of bench.sections with ``run(ctx) -> Section``."""
+    section: report.Section = importlib.import_module(f"bench.sections.{name}").run(ctx)
+    return section
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -90,12 +88,12 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     sections: list[report.Section] = []
     failed = []
-    env = report.environment(prometheus_binary())
+    facts = run_facts(prometheus_binary())
     try:
         for name in [s for s in SECTIONS if s in names]:
             ctx.log(f"--- {name}")
             try:
-                section = _section_module(name).run(ctx)
+                section = run_section(name, ctx)
             except Exception as exc:  # noqa: BLE001 - report the failure, go on with the other sections
                 traceback.print_exc()
                 failed.append(name)
@@ -108,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         ctx.close()
         if args.workdir is None:
             shutil.rmtree(workdir, ignore_errors=True)
-    text = report.document(sections, env, plan.mode, time.monotonic() - started)
+    text = report.document(sections, facts, plan.mode, time.monotonic() - started)
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(text)

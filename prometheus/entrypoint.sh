@@ -13,6 +13,8 @@
 #   PROMETHEUS_RETENTION_SIZE       []     --storage.tsdb.retention.size (e.g. 5GB); empty = no size limit
 #   PROMETHEUS_CONFIG_FILE          [/tmp/prometheus.yml]  where the rendered configuration is written
 #   PROMETHEUS_DATA_DIR             [/prometheus]          --storage.tsdb.path
+#   PROMETHEUS_RULE_FILES           [/etc/prometheus-stack/alerts.yml]  alerting rule files (space-separated,
+#                                          globs allowed) listed under rule_files; empty = no rules
 #   PROMETHEUS_BIN                  []     the binary; default /bin/prometheus, else `prometheus` on PATH
 # Arguments are passed on to Prometheus. `entrypoint.sh --print-config` only prints the configuration.
 set -eu
@@ -23,6 +25,7 @@ retention=${PROMETHEUS_RETENTION:-30d}
 retention_size=${PROMETHEUS_RETENTION_SIZE:-}
 config_file=${PROMETHEUS_CONFIG_FILE:-/tmp/prometheus.yml}
 data_dir=${PROMETHEUS_DATA_DIR:-/prometheus}
+rule_files=${PROMETHEUS_RULE_FILES-/etc/prometheus-stack/alerts.yml}
 
 die() {
   echo "prometheus entrypoint: $*" >&2
@@ -69,6 +72,14 @@ storage:
   tsdb:
     out_of_order_time_window: $ooo_window
 YAML
+  fi
+  if [ -n "$rule_files" ]; then
+    echo "rule_files:"
+    set -f # split on spaces, but leave globs to Prometheus
+    for rule_file in $rule_files; do
+      echo "  - \"$rule_file\""
+    done
+    set +f
   fi
   cat <<YAML
 scrape_configs:

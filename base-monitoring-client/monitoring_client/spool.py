@@ -235,6 +235,11 @@ class SpoolCollector:
             "monitoring_client_spool_bytes", "Bytes of spool files on disk.", value=spool.disk_bytes
         )
         yield GaugeMetricFamily(
+            "monitoring_client_spool_max_bytes",
+            "SPOOL_MAX_BYTES: bound of the spool files on disk.",
+            value=spool.max_bytes,
+        )
+        yield GaugeMetricFamily(
             "monitoring_client_spool_payloads", "Requests waiting in spool files on disk.", value=store.disk_payloads()
         )
         yield GaugeMetricFamily(

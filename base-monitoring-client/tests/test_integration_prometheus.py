@@ -8,18 +8,16 @@ from __future__ import annotations
 
 import os
 import re
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
 
+from testkit.client import MonitoringClient
 from testkit.ports import free_port
 from testkit.prometheus import PrometheusServer
-from testkit.wait import GiveUp, wait_until
+from testkit.wait import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -49,23 +47,14 @@ class Client:
             RETRY_MAX_S="0.5",
         )
         environ.update(env)
-        with open(self.stderr_path, "wb") as err:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "monitoring_client"],
-                env=environ,
-                cwd=str(workdir),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=err,
-            )
+        self.process = MonitoringClient(environ, self.stderr_path, cwd=workdir).start()
 
     @property
     def stderr(self) -> str:
         return self.stderr_path.read_text(errors="replace")
 
     def healthz(self) -> str:
-        if self.proc.poll() is not None:
-            raise GiveUp(f"client exited with {self.proc.returncode}:\n{self.stderr}")
+        self.process.check_alive()
         return requests.get(f"http://127.0.0.1:{self.health_port}/healthz", timeout=2).text
 
     def self_metric(self, name: str) -> float:
@@ -73,9 +62,8 @@ class Client:
         match = re.search(rf"^{re.escape(name)} (\S+)$", text, re.MULTILINE)
         return float(match.group(1)) if match else 0.0
 
-    def terminate(self, timeout: float = 20) -> int:
-        self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout)
+    def terminate(self, timeout: float = 20) -> int | None:
+        return self.process.stop(timeout, must_exit=True)
 
     def emitted(self) -> int:
         return int(self.ledger.read_text())
@@ -91,9 +79,7 @@ class Client:
         return out
 
     def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
+        self.process.kill()
 
 
 @pytest.fixture

@@ -13,18 +13,18 @@ is why it is higher at low rates. The seed's method is described in ``bench/seed
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from bench.context import CPU_TREE, Context
 from bench.measure import count_stored, fmt
-from bench.processes import Client, client_env
 from bench.procfs import CpuWindow, machine_cpu_seconds
 from bench.report import Section, Table
-from bench.sections.common import METHODS, wait_for_data
+from bench.sections.common import METHODS, make_client
 
 
 def run(ctx: Context) -> Section:
     plan = ctx.plan
-    results: dict[tuple[float, str], dict] = {}
+    results: dict[tuple[float, str], dict[str, Any]] = {}
     detail = Table(
         "Runs",
         [
@@ -43,31 +43,18 @@ def run(ctx: Context) -> Section:
             for key in plan.cpu_methods:
                 method = METHODS[key]
                 host = f"cpu-{key}-{rate:g}hz"
-                env = client_env(
-                    write_url=prom.write_url,
-                    impl=method.impl,
-                    powercap_root=fake.root,
-                    interval_s=1.0 / rate,
-                    host=host,
-                    extra=method.env,
-                    push_interval_s=plan.push_interval_s,
-                    plan_env=plan.client_env,
-                )
-                client = Client(env, ctx.path(f"{host}.log")).start()
-                try:
-                    wait_for_data(prom, [client], [method.selector(host)], timeout=60)
+                with make_client(ctx, prom, fake, method, host, rate).running() as run:
                     time.sleep(plan.cpu_warmup_s)
-                    window = CpuWindow([client.pid, fake.proc.pid])  # type: ignore[union-attr]
+                    window = CpuWindow([run.client.require_pid(), fake.require_pid()])
                     m0 = machine_cpu_seconds()
                     window.begin(time.time())
                     time.sleep(plan.cpu_window_s)
                     window.end(time.time())
                     m1 = machine_cpu_seconds()
-                finally:
-                    rc = client.stop()
+                rc = run.rc
                 ticks = count_stored(prom, method.selector(host), window.seconds, at=window.wall_end)
                 cpu = window.per_pid()
-                client_cpu = cpu[client.pid]
+                client_cpu = cpu[window.pids[0]]
                 other = (m1 - m0) - window.total()
                 r = {
                     "ticks": ticks,

@@ -15,10 +15,9 @@ import time
 
 from bench.context import CPU_TREE, Context
 from bench.measure import count_stored, fmt, read_probe_records
-from bench.processes import Client, client_env, start_all, stop_all
 from bench.procfs import CpuWindow, rss_bytes
 from bench.report import Section, Table
-from bench.sections.common import METHODS, wait_for_data
+from bench.sections.common import METHODS, make_client, stop_all, wait_for_data
 
 RATE_HZ = 10.0
 
@@ -41,50 +40,34 @@ def run(ctx: Context) -> Section:
             "exit 0",
         ],
     )
-    targets = []
+    targets: list[tuple[str, str, bool | None]] = []
     with ctx.fake_tree("fleet", CPU_TREE, update_ms=5.0) as fake:
         for n in plan.fleet_sizes:
             with ctx.prometheus(f"fleet{n}") as prom:
-                clients = []
-                probes = []
-                for i in range(n):
-                    host = f"fleet{n}-{i:03d}"
-                    probe = ctx.path(f"{host}-probe")
-                    env = client_env(
-                        write_url=prom.write_url,
-                        impl=method.impl,
-                        powercap_root=fake.root,
-                        interval_s=1.0 / RATE_HZ,
-                        host=host,
-                        probe_out=probe,
-                        push_interval_s=plan.push_interval_s,
-                        plan_env=plan.client_env,
-                    )
-                    clients.append(Client(env, ctx.path(f"{host}.log")))
-                    probes.append(probe)
+                runs = [
+                    make_client(ctx, prom, fake, method, f"fleet{n}-{i:03d}", RATE_HZ, probe=True) for i in range(n)
+                ]
+                clients = [run.client for run in runs]
                 started = time.time()
                 ctx.log(f"fleet: starting {n} clients")
-                start_all(clients)
+                for client in clients:
+                    client.start()
                 try:
-                    wait_for_data(
-                        prom, clients, [method.selector(c.env["HOST_LABEL"]) for c in clients], timeout=60 + 1.0 * n
-                    )
+                    wait_for_data(prom, clients, [method.selector(c.host) for c in clients], timeout=60 + 1.0 * n)
                     ctx.log(f"fleet: all {n} clients pushing after {time.time() - started:.1f}s")
                     time.sleep(plan.fleet_warmup_s)
-                    window = CpuWindow([c.pid for c in clients] + [prom.pid])  # type: ignore[list-item]
+                    pids = [c.require_pid() for c in clients]
+                    window = CpuWindow([*pids, prom.process.require_pid()])
                     window.begin(time.time())
                     time.sleep(plan.fleet_window_s)
                     window.end(time.time())
-                    rss = [rss_bytes(c.pid) / 1e6 for c in clients]
+                    rss = [rss_bytes(pid) / 1e6 for pid in pids]
                 finally:
                     codes = stop_all(clients)
                 cpu = window.per_pid()
-                client_cpu = [cpu[c.pid] for c in clients]
-                prom_cpu = cpu[prom.pid]  # type: ignore[index]
-                produced = {
-                    c.env["HOST_LABEL"]: read_probe_records(p.with_name(p.name + ".records.json"))
-                    for c, p in zip(clients, probes)
-                }
+                client_cpu = [cpu[pid] for pid in pids]
+                prom_cpu = cpu[window.pids[-1]]
+                produced = {run.client.host: read_probe_records(run.probe_file("records")) for run in runs}
                 stored = count_stored(
                     prom,
                     method.data(f'host=~"fleet{n}-.*"'),
@@ -95,7 +78,7 @@ def run(ctx: Context) -> Section:
                 lossy = sum(1 for h, p in produced.items() if stored.get(h, 0) != p)
                 total_p, total_s = sum(produced.values()), sum(stored.get(h, 0) for h in produced)
                 cpu_mean = statistics.mean(client_cpu)
-                ctx.log(f"fleet {n}: stored {total_s}/{total_p}, {lossy} lossy, exits {sorted(set(codes))}")
+                ctx.log(f"fleet {n}: stored {total_s}/{total_p}, {lossy} lossy, exits {sorted(set(codes), key=str)}")
                 table.rows.append(
                     [
                         str(n),

@@ -16,10 +16,10 @@ import time
 
 from bench.context import CPU_TREE, Context
 from bench.measure import count_stored, fmt, read_probe_records
-from bench.processes import Client, client_env
 from bench.procfs import rss_bytes
 from bench.report import Section, Table
-from bench.sections.common import METHODS, wait_for_data
+from bench.sections.common import METHODS, make_client
+from testkit.wait import wait_until
 
 RATE_HZ = 10.0
 
@@ -39,49 +39,35 @@ def run(ctx: Context) -> Section:
     method = METHODS["ours"]
     host = "memory-10hz"
     with ctx.fake_tree("memory", CPU_TREE, update_ms=5.0) as fake, ctx.prometheus("memory") as prom:
-        probe = ctx.path(f"{host}-probe")
-        env = client_env(
-            write_url=prom.write_url,
-            impl=method.impl,
-            powercap_root=fake.root,
-            interval_s=1.0 / RATE_HZ,
-            host=host,
-            probe_out=probe,
-            push_interval_s=plan.push_interval_s,
-            plan_env=plan.client_env,
-        )
-        client = Client(env, ctx.path(f"{host}.log")).start()
         started = time.time()
         steady: list[float] = []
         outage: list[float] = []
         after: list[float] = []
-        try:
-            wait_for_data(prom, [client], [method.selector(host)], timeout=60)
-            _sample_rss(client.pid, plan.mem_steady_s, steady)
+        with make_client(ctx, prom, fake, method, host, RATE_HZ, probe=True).running() as run:
+            pid = run.client.require_pid()
+            _sample_rss(pid, plan.mem_steady_s, steady)
             ctx.log(
                 f"memory: steady RSS {statistics.median(steady):.1f} MB; stopping Prometheus for {plan.mem_outage_s:g}s"
             )
             prom.stop()
             outage_start = time.time()
-            _sample_rss(client.pid, plan.mem_outage_s, outage)
+            _sample_rss(pid, plan.mem_outage_s, outage)
             prom.start()
             recovered_at = time.time()
             ctx.log(f"memory: Prometheus back after {recovered_at - outage_start:.0f}s; waiting for the backlog")
             # The client sends in order, oldest first: once a sample taken after the restart is stored,
             # the whole backlog before it has been delivered.
-            deadline = time.monotonic() + max(60.0, plan.mem_outage_s / 5)
             mark = recovered_at + 0.5
-            while True:
-                time.sleep(0.5)
-                if time.time() > mark and count_stored(prom, method.selector(host), time.time() - mark) > 0:
-                    break
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"backlog not delivered {time.time() - recovered_at:.0f}s after the restart")
+
+            def backlog_delivered() -> bool:
+                run.client.check_alive()
+                return time.time() > mark and count_stored(prom, method.selector(host), time.time() - mark) > 0
+
+            wait_until(backlog_delivered, max(60.0, plan.mem_outage_s / 5), interval=0.5, message="backlog delivered")
             caught_up_s = time.time() - recovered_at
-            _sample_rss(client.pid, plan.mem_after_s, after)
-        finally:
-            rc = client.stop()
-        produced = read_probe_records(probe.with_name(probe.name + ".records.json"))
+            _sample_rss(pid, plan.mem_after_s, after)
+        rc = run.rc
+        produced = read_probe_records(run.probe_file("records"))
         stored = count_stored(prom, method.data(f'host="{host}"'), time.time() - started + 120, at=time.time() + 60)
         peak_buf = prom.query(
             f'max_over_time(monitoring_client_buffered_bytes{{host="{host}"}}[{int(time.time() - started) + 60}s])'

@@ -17,10 +17,9 @@ import time
 
 from bench.context import ALL_ZONES_TREE, Context
 from bench.measure import TickStats, count_stored, fmt, read_probe_records, read_probe_ticks
-from bench.processes import Client, client_env
 from bench.procfs import cpu_times, steal_fraction
 from bench.report import Section, Table
-from bench.sections.common import METHODS, wait_for_data
+from bench.sections.common import METHODS, make_client
 
 
 def run(ctx: Context) -> Section:
@@ -44,7 +43,7 @@ def run(ctx: Context) -> Section:
         "Samples stored in Prometheus / samples produced (whole run, SIGTERM at the end)",
         ["rate", "method", "zones", "produced", "stored", "stored / produced", "exit"],
     )
-    targets = []
+    targets: list[tuple[str, str, bool | None]] = []
     with ctx.fake_tree("sched", ALL_ZONES_TREE, update_ms=1.0) as fake, ctx.prometheus("sched") as prom:
         zones = fake.zone_count()
         for rate in plan.sched_rates:
@@ -54,31 +53,14 @@ def run(ctx: Context) -> Section:
             for key in keys:
                 method = METHODS[key]
                 host = f"sched-{key}-{rate:g}hz"
-                probe = ctx.path(f"{host}-probe")
-                env = client_env(
-                    write_url=prom.write_url,
-                    impl=method.impl,
-                    powercap_root=fake.root,
-                    interval_s=1.0 / rate,
-                    host=host,
-                    probe_out=probe,
-                    extra=method.env,
-                    push_interval_s=plan.push_interval_s,
-                    plan_env=plan.client_env,
-                )
-                client = Client(env, ctx.path(f"{host}.log")).start()
                 started = time.time()
                 times0 = cpu_times()
-                try:
-                    wait_for_data(prom, [client], [method.selector(host)], timeout=60)
+                with make_client(ctx, prom, fake, method, host, rate, probe=True).running() as run:
                     time.sleep(plan.sched_skip_s + plan.sched_seconds)
-                finally:
-                    rc = client.stop()
+                rc = run.rc
                 steal = steal_fraction(times0, cpu_times())
-                stats: TickStats = read_probe_ticks(
-                    probe.with_name(probe.name + ".ticks.json"), skip_s=plan.sched_skip_s
-                )
-                produced = read_probe_records(probe.with_name(probe.name + ".records.json"))
+                stats: TickStats = read_probe_ticks(run.probe_file("ticks"), skip_s=plan.sched_skip_s)
+                produced = read_probe_records(run.probe_file("records"))
                 stored = count_stored(
                     prom, method.data(f'host="{host}"'), time.time() - started + 120, at=time.time() + 60
                 )

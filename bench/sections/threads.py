@@ -17,16 +17,15 @@ from pathlib import Path
 
 from bench.context import CPU_TREE, Context
 from bench.measure import count_stored, fmt
-from bench.processes import Client, client_env
 from bench.procfs import cpu_seconds
 from bench.report import Section, Table
-from bench.sections.common import METHODS, wait_for_data
+from bench.sections.common import METHODS, make_client
 
 ORDER = ("get_power", "process_data", "batcher", "sender", "MainThread")
 
 
 def _thread_cpu(pid: int) -> dict[int, float]:
-    out = {}
+    out: dict[int, float] = {}
     for task in Path(f"/proc/{pid}/task").iterdir():
         try:
             out[int(task.name)] = int((task / "schedstat").read_text().split()[0]) / 1e9
@@ -50,29 +49,13 @@ def run(ctx: Context) -> Section:
     with ctx.fake_tree("threads", CPU_TREE, update_ms=1.0) as fake, ctx.prometheus("threads") as prom:
         for rate in plan.cpu_rates:
             host = f"threads-{rate:g}hz"
-            probe = ctx.path(f"{host}-probe")
-            env = client_env(
-                write_url=prom.write_url,
-                impl=method.impl,
-                powercap_root=fake.root,
-                interval_s=1.0 / rate,
-                host=host,
-                probe_out=probe,
-                push_interval_s=plan.push_interval_s,
-                plan_env=plan.client_env,
-            )
-            client = Client(env, ctx.path(f"{host}.log")).start()
-            try:
-                wait_for_data(prom, [client], [method.selector(host)], timeout=60)
+            with make_client(ctx, prom, fake, method, host, rate, probe=True).running() as run:
+                pid = run.client.require_pid()
                 time.sleep(plan.cpu_warmup_s)
-                names = {
-                    int(k): v for k, v in json.loads(probe.with_name(probe.name + ".threads.json").read_text()).items()
-                }
-                t0, c0, k0 = time.time(), _thread_cpu(client.pid), _children_cpu(client.pid)
+                names = {int(k): v for k, v in json.loads(run.probe_file("threads").read_text()).items()}
+                t0, c0, k0 = time.time(), _thread_cpu(pid), _children_cpu(pid)
                 time.sleep(plan.cpu_window_s)
-                t1, c1, k1 = time.time(), _thread_cpu(client.pid), _children_cpu(client.pid)
-            finally:
-                client.stop()
+                t1, c1, k1 = time.time(), _thread_cpu(pid), _children_cpu(pid)
             ticks = count_stored(prom, method.selector(host), t1 - t0, at=t1)
             per: dict[str, float] = {}
             for tid, cpu in c1.items():

@@ -52,7 +52,7 @@ def _column(table: list[list[str]], name: str) -> list[float]:
 def test_smoke_run_produces_every_table(tmp_path: Path) -> None:
     output = tmp_path / "BENCHMARKS.md"
     done = subprocess.run(
-        [sys.executable, str(REPO / "bench" / "run.py"), "--smoke", "--quiet", "--output", str(output)],
+        [sys.executable, "-m", "bench.run", "--smoke", "--quiet", "--output", str(output)],
         check=False,
         cwd=REPO,
         capture_output=True,

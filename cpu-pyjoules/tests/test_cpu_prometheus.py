@@ -9,15 +9,14 @@ documented labels.
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
 from pathlib import Path
 from statistics import median
 
 import pytest
 
 from cpu_pyjoules.fake_powercap import FakePowercap
+from testkit.client import MonitoringClient
+from testkit.fake_rapl import FakeRaplTree
 from testkit.wait import wait_until
 
 pytestmark = pytest.mark.integration
@@ -28,40 +27,6 @@ WATTS = "package-0=25,package-1=32,core=15,uncore=2,dram=4"
 PSYS_W = 40
 WRAP_J = 60  # package-0 (25 W) wraps every 2.4 s, psys (40 W) every 1.5 s, dram (4 W) every 15 s
 RUN_S = 15
-
-
-def start_fake_tree(root: Path, log) -> subprocess.Popen:
-    """The fake tree tool in its own process, as the stack runs it (its timing is then not the test's)."""
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "cpu_pyjoules.fake_powercap",
-            str(root),
-            "--watts",
-            WATTS,
-            "--sockets",
-            "2",
-            "--psys",
-            str(PSYS_W),
-            "--wrap-joules",
-            str(WRAP_J),
-        ],
-        stdout=log,
-        stderr=log,
-    )
-    wait_until(lambda: "advancing counters" in Path(log.name).read_text(), timeout=30, message="fake tree running")
-    return proc
-
-
-def stop(proc: subprocess.Popen) -> int:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            return proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-    return proc.wait()
 
 
 def test_power_and_energy_in_prometheus_match_the_tree(prometheus, tmp_path, tmpfs_path):
@@ -82,33 +47,19 @@ def test_power_and_energy_in_prometheus_match_the_tree(prometheus, tmp_path, tmp
     )
     for name in ("SERVICE_LABEL", "METRIC_PREFIX", "MAX_ZONE_POWER_W"):
         env.pop(name, None)
-    fake_log = open(tmp_path / "fake.log", "w+")
-    client_log_file = open(tmp_path / "client.log", "w+")
-    fake = start_fake_tree(root, fake_log)
-    client = None
-    try:
-        client = subprocess.Popen(
-            [sys.executable, "-m", "monitoring_client"],
-            env=env,
-            stdout=client_log_file,
-            stderr=client_log_file,
-            cwd=tmp_path,
-        )
+    fake = FakeRaplTree(root, WATTS, tmp_path / "fake.log", sockets=2, psys_watts=PSYS_W, wrap_joules=WRAP_J)
+    client = MonitoringClient(env, tmp_path / "client.log", cwd=tmp_path)
+    with fake, client:
         wait_until(
             lambda: prometheus.count_samples(f'{PREFIX}_energy_joules_total{{zone="intel-rapl:0"}}') >= RUN_S * 10,
             timeout=RUN_S + 60,
             interval=0.5,
             message=f"{RUN_S} s of samples in Prometheus",
         )
-        assert stop(client) == 0
-    finally:
-        if client is not None:
-            stop(client)
-        assert stop(fake) == 0
-        client_log = Path(client_log_file.name).read_text()
-        print(Path(fake_log.name).read_text().strip().splitlines()[-1])
-        fake_log.close()
-        client_log_file.close()
+        assert client.stop(30, must_exit=True) == 0
+    assert fake.returncode == 0 and not fake.killed
+    client_log = client.log_text()
+    print(fake.log_tail(1))
     assert "Traceback" not in client_log, client_log
 
     series = {}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -13,6 +12,7 @@ import pytest
 
 from cpu_pyjoules.fake_powercap import IDLE_SHARE, FakePowercap
 from cpu_pyjoules.fake_zones import DEFAULT_MAX_RANGE_UJ, parse_watts
+from testkit.fake_rapl import FakeRaplTree
 from testkit.wait import wait_until
 
 
@@ -158,24 +158,10 @@ def _cli(*args: str) -> list:
 
 
 def test_cli_builds_runs_and_stops_on_sigterm(tmp_path):
-    root = tmp_path / "tree"
-    proc = subprocess.Popen(
-        _cli(str(root), "--watts", "package-0=25,core=15,dram=4", "--wrap-joules", "5"),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        counter = root / "intel-rapl" / "intel-rapl:0" / "energy_uj"
-        first = wait_until(lambda: counter.exists() and read_counter(counter), timeout=20, message="tree built")
-        wait_until(lambda: read_counter(counter) != first, timeout=10, message="counter advancing")
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=20)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 0, err
+    fake = FakeRaplTree(tmp_path / "tree", "package-0=25,core=15,dram=4", tmp_path / "tree.log", wrap_joules=5)
+    with fake:  # start() returns once the counters advance
+        assert fake.stop(20, must_exit=True) == 0
+    err = fake.log_text()
     assert "intel-rapl:0:1   dram" in err
     assert "received SIGTERM" in err and "energy drawn" in err
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 import requests
 
 from gpu_nvml.fake_nvml import FakeGpu, FakeNvml
+from testkit.client import MonitoringClient
 from testkit.ports import free_port
 from testkit.prometheus import PrometheusServer
 from testkit.wait import wait_until
@@ -38,9 +38,7 @@ def three_gpus() -> list[FakeGpu]:
     ]
 
 
-def start_client(
-    client_process: type, fake: FakeNvml, prometheus: PrometheusServer, workdir: Path, **extra: str
-) -> Any:
+def start_client(fake: FakeNvml, prometheus: PrometheusServer, workdir: Path, **extra: str) -> MonitoringClient:
     env = {k: v for k, v in os.environ.items() if k not in OWN_VARIABLES}
     env.update(fake.env)
     env.update(
@@ -51,7 +49,7 @@ def start_client(
         HOST_LABEL="test-host",
     )
     env.update(extra)
-    return client_process(env, workdir, name="gpu-nvml").start()
+    return MonitoringClient(env, workdir / "gpu-nvml.log", name="gpu-nvml").start()
 
 
 def by_zone(prometheus: PrometheusServer, metric: str) -> dict[str, list[tuple[int, float]]]:
@@ -68,22 +66,20 @@ def latest_ms(prometheus: PrometheusServer, metric: str, zone: str) -> float:
     return max((t for s in prometheus.raw_samples(f'{metric}{{zone="{zone}"}}').values() for t, _ in s), default=0)
 
 
-def test_power_and_energy_match_the_drawn_watts_through_counter_restarts(
-    prometheus, make_fake_nvml, client_process, wait_for_samples, tmp_path
-):
+def test_power_and_energy_match_the_drawn_watts_through_counter_restarts(prometheus, make_fake_nvml, tmp_path):
     fake = make_fake_nvml(three_gpus())
     uuids = [gpu.uuid for gpu in fake.gpus]
-    client = start_client(client_process, fake, prometheus, tmp_path)
+    client = start_client(fake, prometheus, tmp_path)
     try:
-        wait_for_samples(client, prometheus, f'{ENERGY}{{zone="{uuids[0]}"}}', 40, "4 s of samples before the restarts")
+        client.wait_for_samples(prometheus, f'{ENERGY}{{zone="{uuids[0]}"}}', 40, "4 s of samples before the restarts")
         fake.reset_counter(0)  # both counter GPUs restart (a driver reload) mid-run
         fake.reset_counter(2)
-        wait_for_samples(client, prometheus, f'{ENERGY}{{zone="{uuids[0]}"}}', 120, "12 s of samples")
-        assert client.terminate() == 0, client.log_tail()
+        client.wait_for_samples(prometheus, f'{ENERGY}{{zone="{uuids[0]}"}}', 120, "12 s of samples")
+        assert client.stop(30, must_exit=True) == 0, client.log_tail()
     finally:
-        client.stop_quietly()
-    assert "Traceback" not in client.log(), client.log_tail()
-    assert "energy counter restarted or jumped" in client.log()  # the restarts were seen, and bridged
+        client.stop()
+    assert "Traceback" not in client.log_text(), client.log_tail()
+    assert "energy counter restarted or jumped" in client.log_text()  # the restarts were seen, and bridged
 
     power, energy = by_zone(prometheus, POWER), by_zone(prometheus, ENERGY)
     assert set(power) == set(energy) == set(uuids)
@@ -106,16 +102,14 @@ def test_power_and_energy_match_the_drawn_watts_through_counter_restarts(
         assert float(result["value"][1]) == pytest.approx(expected, rel=1e-6)
 
 
-def test_a_lost_gpu_stops_its_series_while_the_others_go_on_and_healthz_says_so(
-    prometheus, make_fake_nvml, client_process, wait_for_samples, tmp_path
-):
+def test_a_lost_gpu_stops_its_series_while_the_others_go_on_and_healthz_says_so(prometheus, make_fake_nvml, tmp_path):
     fake = make_fake_nvml(three_gpus())
     uuids = [gpu.uuid for gpu in fake.gpus]
     port = free_port()
     healthz = f"http://127.0.0.1:{port}/healthz"
-    client = start_client(client_process, fake, prometheus, tmp_path, HEALTH_PORT=str(port))
+    client = start_client(fake, prometheus, tmp_path, HEALTH_PORT=str(port))
     try:
-        wait_for_samples(client, prometheus, f'{POWER}{{zone="{uuids[1]}"}}', 30, "3 s of samples before the loss")
+        client.wait_for_samples(prometheus, f'{POWER}{{zone="{uuids[1]}"}}', 30, "3 s of samples before the loss")
         assert requests.get(healthz, timeout=5).status_code == 200
         lost_at_ms = time.time() * 1000
         fake.lose(1)
@@ -135,10 +129,10 @@ def test_a_lost_gpu_stops_its_series_while_the_others_go_on_and_healthz_says_so(
                 message=f"{uuid} goes on after the loss",
             )
         assert client.alive()
-        assert client.terminate() == 0, client.log_tail()
+        assert client.stop(30, must_exit=True) == 0, client.log_tail()
     finally:
-        client.stop_quietly()
-    log = client.log()
+        client.stop()
+    log = client.log_text()
     assert "Traceback" not in log
     lost_lines = [line for line in log.splitlines() if "is lost" in line]
     assert len(lost_lines) == 1 and " ERROR " in lost_lines[0], lost_lines

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from testkit.client import MonitoringClient
+
 pytestmark = [pytest.mark.gpu, pytest.mark.integration]
 
 IMPL = Path(__file__).resolve().parents[1] / "monitor_impl.py"
@@ -42,7 +44,7 @@ def trapezoid_joules(samples: list[tuple[int, float]]) -> float:
     return sum((v0 + v1) / 2 * (t1 - t0) / 1000 for (t0, v0), (t1, v1) in zip(samples, samples[1:], strict=False))
 
 
-def test_real_energy_counter_agrees_with_integrated_power(prometheus, client_process, wait_for_samples, tmp_path):
+def test_real_energy_counter_agrees_with_integrated_power(prometheus, tmp_path):
     reason = why_no_real_gpu()
     if reason:
         pytest.skip(reason)
@@ -53,12 +55,12 @@ def test_real_energy_counter_agrees_with_integrated_power(prometheus, client_pro
         SCRAPE_INTERVAL_S="0.1",
         HOST_LABEL="gpu-host",
     )
-    client = client_process(env, tmp_path, name="gpu-nvml-real").start()
+    client = MonitoringClient(env, tmp_path / "gpu-nvml-real.log", name="gpu-nvml-real").start()
     try:
-        wait_for_samples(client, prometheus, 'nvml_power_watts{index="0"}', 200, "20 s of samples from the real GPU")
-        assert client.terminate() == 0, client.log_tail()
+        client.wait_for_samples(prometheus, 'nvml_power_watts{index="0"}', 200, "20 s of samples from the real GPU")
+        assert client.stop(30, must_exit=True) == 0, client.log_tail()
     finally:
-        client.stop_quietly()
+        client.stop()
     energy = {
         dict(k)["zone"]: (dict(k)["method"], s) for k, s in prometheus.raw_samples("nvml_energy_joules_total").items()
     }

@@ -11,10 +11,10 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from testkit.client import MonitoringClient
 from testkit.prometheus import PrometheusServer
 
 pytestmark = pytest.mark.integration
@@ -70,9 +70,7 @@ def rate(samples: list[tuple[int, float]]) -> float:
 
 
 @pytest.mark.parametrize("board", sorted(CASES))
-def test_rails_in_prometheus_match_the_set_volts_and_amps(
-    board, make_jetson, prometheus, client_process, wait_for_samples, tmp_path
-):
+def test_rails_in_prometheus_match_the_set_volts_and_amps(board, make_jetson, prometheus, tmp_path):
     values, (changed, new_values), scopes = CASES[board]
     fake = make_jetson(board, values)
     zones = {name: rail.zone for name, rail in fake.rails.items()}
@@ -85,17 +83,17 @@ def test_rails_in_prometheus_match_the_set_volts_and_amps(
         PUSH_INTERVAL_S="1",
         HOST_LABEL="test-host",
     )
-    client: Any = client_process(env, tmp_path / "client", name=f"jetson-{board}").start()
+    client = MonitoringClient(env, tmp_path / "client" / "client.log", name=f"jetson-{board}").start()
     selector = f'{PREFIX}_energy_joules_total{{zone="{zones[changed]}"}}'
     try:
-        wait_for_samples(client, prometheus, selector, 60, "6 s of samples before the change")
+        client.wait_for_samples(prometheus, selector, 60, "6 s of samples before the change")
         changed_at_ms = time.time() * 1000
         fake.set(changed, volts=new_values[0], amps=new_values[1])
-        wait_for_samples(client, prometheus, selector, 120, "6 s of samples after the change")
-        assert client.terminate() == 0, client.log_tail()
+        client.wait_for_samples(prometheus, selector, 120, "6 s of samples after the change")
+        assert client.stop(30, must_exit=True) == 0, client.log_tail()
     finally:
-        client.stop_quietly()
-    assert "Traceback" not in client.log(), client.log_tail()
+        client.stop()
+    assert "Traceback" not in client.log_text(), client.log_tail()
 
     power = by_rail(prometheus, "power_watts", scopes)
     energy = by_rail(prometheus, "energy_joules_total", scopes)

@@ -10,6 +10,7 @@ import requests
 
 from testkit.prometheus import PrometheusServer
 from testkit.wait import GiveUp, wait_until
+from testkit.webconfig import issue_cert, make_ca, write_web_config
 
 pytestmark = pytest.mark.integration
 
@@ -39,3 +40,34 @@ def test_start_failure_shows_log(tmp_path: Path, prometheus: PrometheusServer) -
     with pytest.raises(GiveUp, match="address already in use"):
         clash.start(timeout=20)
     assert clash.pid is None
+
+
+def test_web_config_with_tls_and_basic_auth_protects_queries_and_writes(tmp_path: Path) -> None:
+    pytest.importorskip("bcrypt", reason="bcrypt not installed (./run-tests.sh installs requirements-test.txt)")
+    ca = make_ca(tmp_path / "pki")
+    server_pair = issue_cert(ca, tmp_path / "pki", "prometheus")
+    web = write_web_config(tmp_path / "web.yml", users={"pusher": "s3cret-for-tests"}, tls=server_pair)
+    with PrometheusServer(
+        tmp_path / "prom", web_config=web, auth=("pusher", "s3cret-for-tests"), ca_file=ca.cert
+    ) as server:
+        assert server.url.startswith("https://127.0.0.1:")
+        assert server.query("vector(3)")[0]["value"][1] == "3"
+        anonymous = requests.get(f"{server.url}/api/v1/query", params={"query": "1"}, verify=str(ca.cert), timeout=5)
+        assert anonymous.status_code == 401
+        wrong = requests.post(server.write_url, data=b"", auth=("pusher", "wrong"), verify=str(ca.cert), timeout=5)
+        assert wrong.status_code == 401
+        with pytest.raises(requests.exceptions.SSLError):
+            requests.get(f"{server.url}/-/ready", timeout=5)  # the system trust store does not know our CA
+
+
+def test_mutual_tls_refuses_a_client_without_certificate(tmp_path: Path) -> None:
+    ca = make_ca(tmp_path / "pki")
+    server_pair = issue_cert(ca, tmp_path / "pki", "prometheus")
+    client_pair = issue_cert(ca, tmp_path / "pki", "client", client=True)
+    web = write_web_config(tmp_path / "web.yml", tls=server_pair, client_ca=ca.cert)
+    with PrometheusServer(
+        tmp_path / "prom", web_config=web, ca_file=ca.cert, client_cert=(client_pair.cert, client_pair.key)
+    ) as server:
+        assert server.query("vector(1)")[0]["value"][1] == "1"
+        with pytest.raises(requests.exceptions.SSLError):
+            requests.get(f"{server.url}/-/ready", verify=str(ca.cert), timeout=5)

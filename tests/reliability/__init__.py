@@ -1,1 +1,1 @@
-"""Fault-injection suite and reliability report (issue 5); see report.py for the generated document."""
+"""Fault-injection suite; its scenarios also feed the reliability report (``python -m bench.reliability``)."""

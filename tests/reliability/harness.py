@@ -1,110 +1,29 @@
 """Run the real ``monitoring-client`` against a real Prometheus and count what arrived.
 
-Shared by the pytest suite (``test_reliability.py``) and the report generator (``report.py``), so the
+Shared by the pytest suite (``test_reliability.py``) and the report generator (``bench/reliability.py``), so the
 figures in docs/RELIABILITY.md come from exactly the code the tests run.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from testkit.client import MonitoringClient, client_command
 from testkit.prometheus import PrometheusServer
-from testkit.wait import GiveUp, wait_until
+from testkit.wait import wait_until
 
 HERE = Path(__file__).resolve().parent
 SEQ_IMPL = HERE / "seq_impl.py"
 METRIC = "reliability_sequence"
 
-
-def client_command() -> list[str]:
-    """The installed ``monitoring-client`` script beside this interpreter, else ``python -m monitoring_client``."""
-    script = Path(sys.executable).parent / "monitoring-client"
-    if script.exists():
-        return [str(script)]
-    return [sys.executable, "-m", "monitoring_client"]
-
-
-class ClientProcess:
-    """One ``monitoring-client`` process started by us; signalled and waited on by its PID only."""
-
-    def __init__(self, env: Mapping[str, str], workdir: Path, name: str = "client") -> None:
-        self.env = dict(env)
-        self.workdir = Path(workdir)
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        self.name = name
-        self.log_path = self.workdir / f"{name}.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.returncode: int | None = None
-
-    def start(self) -> ClientProcess:
-        log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
-        try:
-            self.proc = subprocess.Popen(
-                client_command(),
-                env=self.env,
-                cwd=self.workdir,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        finally:
-            log.close()
-        return self
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def check_alive(self) -> None:
-        """Raise ``GiveUp`` (ends a wait at once) when the client died; the log says why."""
-        if self.proc is not None and self.proc.poll() is not None:
-            raise GiveUp(f"{self.name} exited with {self.proc.returncode}:\n{self.log_tail()}")
-
-    def terminate(self, timeout: float = 20) -> int:
-        """SIGTERM and wait: the client should flush and exit 0 within its shutdown deadline."""
-        return self._signal(signal.SIGTERM, timeout)
-
-    def kill(self, timeout: float = 10) -> int:
-        return self._signal(signal.SIGKILL, timeout)
-
-    def _signal(self, sig: int, timeout: float) -> int:
-        assert self.proc is not None
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-                raise AssertionError(
-                    f"{self.name} ignored {signal.Signals(sig).name} for {timeout}s:\n{self.log_tail()}"
-                )
-        self.returncode = self.proc.returncode
-        return self.returncode
-
-    def stop_quietly(self) -> None:
-        """Cleanup path: make sure nothing we started outlives the test."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-
-    def log(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")
-        except OSError:
-            return ""
-
-    def log_tail(self, lines: int = 40) -> str:
-        return "\n".join(self.log().splitlines()[-lines:])
+__all__ = ["METRIC", "SEQ_IMPL", "SeqRun", "Tally", "client_command", "first_time"]
 
 
 @dataclass
@@ -140,7 +59,7 @@ class SeqRun:
         self.push_interval_s = push_interval_s
         self.ledger = self.workdir / "ledger.json"
         self.extra_env = dict(env or {})
-        self.clients: list[ClientProcess] = []
+        self.clients: list[MonitoringClient] = []
 
     # -- processes ---------------------------------------------------------------------------------
     def client_env(self, url: str, **overrides: str) -> dict[str, str]:
@@ -164,15 +83,18 @@ class SeqRun:
         env.update(overrides)
         return env
 
-    def start_client(self, url: str | None = None, **overrides: str) -> ClientProcess:
+    def start_client(self, url: str | None = None, **overrides: str) -> MonitoringClient:
         name = f"client{len(self.clients) + 1}"
-        client = ClientProcess(self.client_env(url or self.prometheus.write_url, **overrides), self.workdir, name)
+        env = self.client_env(url or self.prometheus.write_url, **overrides)
+        client = MonitoringClient(env, self.workdir / f"{name}.log", name=name, cwd=self.workdir)
         self.clients.append(client)
-        return client.start()
+        client.start()
+        return client
 
     def cleanup(self) -> None:
+        """Make sure nothing this run started outlives it."""
         for client in self.clients:
-            client.stop_quietly()
+            client.kill()
 
     # -- ledger ------------------------------------------------------------------------------------
     def ledger_state(self) -> dict[str, int]:
@@ -185,7 +107,7 @@ class SeqRun:
     def ticks(self) -> int:
         return self.ledger_state()["ticks"]
 
-    def wait_ticks(self, at_least: int, client: ClientProcess, timeout: float = 60) -> int:
+    def wait_ticks(self, at_least: int, client: MonitoringClient, timeout: float = 60) -> int:
         def enough() -> int:
             client.check_alive()
             n = self.ticks()
@@ -193,7 +115,7 @@ class SeqRun:
 
         return wait_until(enough, timeout, interval=0.05, message=f"{at_least} ticks produced")
 
-    def hold(self, seconds: float, client: ClientProcess | None = None) -> None:
+    def hold(self, seconds: float, client: MonitoringClient | None = None) -> None:
         """Keep a fault in place for ``seconds`` (the fault's duration, not a wait for a condition),
         checking that the client stays alive meanwhile."""
         deadline = time.monotonic() + seconds
@@ -214,7 +136,7 @@ class SeqRun:
         self,
         seq: int,
         timeout: float,
-        client: ClientProcess | None = None,
+        client: MonitoringClient | None = None,
         excused: Mapping[str, set[int]] | None = None,
     ) -> float:
         """Wait until every series holds every sequence number up to ``seq`` (except ``excused`` ones);
@@ -258,7 +180,7 @@ class SeqRun:
                 missing[str(i)] = gone
             lost += len(gone)
             timestamps = [ts for ts, _ in samples]
-            if any(b <= a for a, b in zip(timestamps, timestamps[1:])):
+            if any(b <= a for a, b in itertools.pairwise(timestamps)):
                 unordered.append(str(i))
         return Tally(
             produced=produced_ticks * self.series,

@@ -3,12 +3,13 @@
 Every scenario runs the real ``monitoring-client`` (in a subprocess) with the sequence implementation
 (``seq_impl.py``) against a real Prometheus it is given, injects one kind of fault, waits for recovery,
 stops the client with SIGTERM and compares what was produced with what Prometheus stores. The pytest suite
-asserts the targets on the returned ``Result``; ``report.py`` runs the same functions and writes the
+asserts the targets on the returned ``Result``; ``bench/reliability.py`` runs the same functions and writes the
 figures to docs/RELIABILITY.md.
 """
 
 from __future__ import annotations
 
+import itertools
 import random
 import time
 from collections.abc import Callable
@@ -17,11 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from testkit import fault_proxy
+from testkit.client import MonitoringClient
 from testkit.fault_proxy import FaultProxy
 from testkit.prometheus import PrometheusServer
 from testkit.wait import wait_until
 
-from .harness import ClientProcess, SeqRun, Tally
+from .harness import SeqRun, Tally
 
 # Client settings that keep the scenarios short: retries are capped at a second or two so the client
 # notices a recovered receiver quickly. Everything else stays at the base client's defaults.
@@ -80,15 +82,15 @@ def _ranges(values: list[int]) -> str:
     return ", ".join(parts)
 
 
-def _finish(run: SeqRun, client: ClientProcess) -> int:
+def _finish(run: SeqRun, client: MonitoringClient) -> int:
     """Let the backlog arrive, then SIGTERM: the client drains and exits; return its exit status."""
-    status = client.terminate()
+    status = client.stop(20, must_exit=True)
     if status != 0:
         raise AssertionError(f"client exited with {status} after SIGTERM:\n{client.log_tail()}")
     return status
 
 
-def _warm_up(run: SeqRun, client: ClientProcess, ticks: int = 10) -> int:
+def _warm_up(run: SeqRun, client: MonitoringClient, ticks: int = 10) -> int:
     """Produce a few ticks and see them stored, so each fault hits a client in full flow."""
     run.wait_ticks(ticks, client)
     run.wait_stored_through(ticks, timeout=60, client=client)
@@ -276,7 +278,7 @@ def _proxied(
     title: str,
     workdir: Path,
     prometheus: PrometheusServer,
-    inject: Callable[[FaultProxy, SeqRun, ClientProcess], float],
+    inject: Callable[[FaultProxy, SeqRun, MonitoringClient], float],
     *,
     env: dict[str, str] | None = None,
     excused_from: Callable[[FaultProxy], dict[str, set[int]]] | None = None,
@@ -309,7 +311,7 @@ def _proxied(
             run.cleanup()
 
 
-def _after_faults(proxy: FaultProxy, client: ClientProcess, timeout: float = 60) -> float:
+def _after_faults(proxy: FaultProxy, client: MonitoringClient, timeout: float = 60) -> float:
     """Wait until every queued fault has been used; return the time of the last faulty exchange."""
 
     def used() -> bool:
@@ -323,13 +325,13 @@ def _after_faults(proxy: FaultProxy, client: ClientProcess, timeout: float = 60)
 def too_many_requests(workdir: Path, prometheus: PrometheusServer, *, retry_after_s: int = 2, count: int = 3) -> Result:
     """Receiver answers 429 with Retry-After a few times in a row."""
 
-    def inject(proxy: FaultProxy, run: SeqRun, client: ClientProcess) -> float:
+    def inject(proxy: FaultProxy, run: SeqRun, client: MonitoringClient) -> float:
         proxy.enqueue(*[fault_proxy.status(429, retry_after=str(retry_after_s), body="slow down")] * count)
         return _after_faults(proxy, client)
 
     def gaps(proxy: FaultProxy, run: SeqRun) -> dict[str, Any]:
         ex = proxy.snapshot()
-        waits = [round(b.at - a.at, 2) for a, b in zip(ex, ex[1:]) if a.fault == "status_429"]
+        waits = [round(b.at - a.at, 2) for a, b in itertools.pairwise(ex) if a.fault == "status_429"]
         return {"retry_after_s": retry_after_s, "waits_after_429_s": waits}
 
     return _proxied(
@@ -345,7 +347,7 @@ def too_many_requests(workdir: Path, prometheus: PrometheusServer, *, retry_afte
 def service_unavailable(workdir: Path, prometheus: PrometheusServer, *, window_s: float = 5.0) -> Result:
     """Receiver answers 503 to every request for ``window_s`` seconds."""
 
-    def inject(proxy: FaultProxy, run: SeqRun, client: ClientProcess) -> float:
+    def inject(proxy: FaultProxy, run: SeqRun, client: MonitoringClient) -> float:
         proxy.fail_for(window_s, fault_proxy.status(503, body="unavailable"))
         run.hold(window_s, client)
         wait_until(
@@ -367,7 +369,7 @@ def slow_responses(
     re-sends samples Prometheus already holds, which must neither be stored twice nor block later data.
     """
 
-    def inject(proxy: FaultProxy, run: SeqRun, client: ClientProcess) -> float:
+    def inject(proxy: FaultProxy, run: SeqRun, client: MonitoringClient) -> float:
         proxy.enqueue(*[fault_proxy.slow(timeout_s * 4, forward=forward)] * count)
         return _after_faults(proxy, client)
 
@@ -392,7 +394,7 @@ def slow_responses(
 def connection_resets(workdir: Path, prometheus: PrometheusServer, *, count: int = 3) -> Result:
     """Connections reset (TCP RST) instead of answered, before and after the receiver stored the data."""
 
-    def inject(proxy: FaultProxy, run: SeqRun, client: ClientProcess) -> float:
+    def inject(proxy: FaultProxy, run: SeqRun, client: MonitoringClient) -> float:
         proxy.enqueue(*[fault_proxy.reset()] * count, *[fault_proxy.reset(forward=True)] * count)
         return _after_faults(proxy, client)
 
@@ -403,7 +405,7 @@ def refused_400(workdir: Path, prometheus: PrometheusServer) -> Result:
     """One request refused with 400 among good ones: that request's samples are dropped (never retried),
     and every later sample still arrives. The loss allowed is exactly the refused request's samples."""
 
-    def inject(proxy: FaultProxy, run: SeqRun, client: ClientProcess) -> float:
+    def inject(proxy: FaultProxy, run: SeqRun, client: MonitoringClient) -> float:
         proxy.enqueue(fault_proxy.status(400, body="out of order sample (injected)"))
         return _after_faults(proxy, client)
 
@@ -558,7 +560,7 @@ def counter_wraps(
         labels = dict(key)
         if labels["__name__"] == f"{prefix}_energy_joules_total":
             values = [v for _, v in samples]
-            decreasing += sum(1 for a, b in zip(values, values[1:]) if b < a)
+            decreasing += sum(1 for a, b in itertools.pairwise(values) if b < a)
             span_s = (samples[-1][0] - samples[0][0]) / 1000
             got = values[-1] - values[0]
             want = watts[labels["component"]] * span_s

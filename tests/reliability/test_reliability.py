@@ -1,8 +1,8 @@
 """Fault injection against a real Prometheus: no sample lost, none duplicated, ordered per series.
 
 Each test runs one scenario from ``scenarios.py`` (the real ``monitoring-client`` in a subprocess with the
-sequence implementation) and asserts the issue's targets on its figures. ``python -m
-tests/reliability/report.py`` runs the same scenarios to write docs/RELIABILITY.md.
+sequence implementation) and asserts the issue's targets on its figures. ``python -m bench.reliability``
+runs the same scenarios to write docs/RELIABILITY.md.
 """
 
 from __future__ import annotations

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
-import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
+
+from testkit.process import ManagedProcess
+from testkit.wait import GiveUp
 
 DEFAULT_DATA_ROOT = Path(os.environ.get("POWERMON_TEST_DOCKER_DATA_ROOT", "/var/lib/powermon-test-docker"))
 
@@ -57,13 +58,13 @@ class DockerDaemon:
         self.environ = dict(os.environ if environ is None else environ)
         self.data_root = data_root
         self.log = log
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.process: ManagedProcess | None = None
         self.rundir: Path | None = None
         self.env: dict[str, str] = {}
 
     @property
     def started_here(self) -> bool:
-        return self.proc is not None
+        return self.process is not None
 
     def start(self, timeout: float = 90) -> dict[str, str]:
         if shutil.which("docker", path=self.environ.get("PATH")) is None:
@@ -99,23 +100,16 @@ class DockerDaemon:
             "--ip-masq=false",
             "--bridge=none",
         ]
-        log = open(self.rundir / "dockerd.log", "wb")  # noqa: SIM115 - handed to the child
-        try:
-            self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        finally:
-            log.close()
+        self.process = ManagedProcess(args, self.rundir / "dockerd.log", name="dockerd").start()
         self.env = dict(self.environ)
         self.env["DOCKER_HOST"] = f"unix://{socket_path}"
-        deadline = time.monotonic() + timeout
-        while not docker_answers(self.env, timeout=10):
-            if self.proc.poll() is not None:
-                raise DockerUnavailable(f"dockerd exited with {self.proc.returncode}:\n{self.log_tail()}")
-            if time.monotonic() > deadline:
-                self.stop()
-                raise DockerUnavailable(f"dockerd did not answer within {timeout:g}s:\n{self.log_tail()}")
-            time.sleep(0.5)
+        try:
+            self.process.wait_ready(lambda: docker_answers(self.env, timeout=10), timeout, "answers", interval=0.5)
+        except (GiveUp, AssertionError) as exc:
+            self.stop()
+            raise DockerUnavailable(f"dockerd did not come up: {exc}") from None
         self.log(
-            f"[docker] started dockerd (pid {self.proc.pid}) on {self.env['DOCKER_HOST']}, data in {self.data_root}"
+            f"[docker] started dockerd (pid {self.process.pid}) on {self.env['DOCKER_HOST']}, data in {self.data_root}"
         )
         return self.env
 
@@ -169,24 +163,13 @@ class DockerDaemon:
         return removed
 
     def log_tail(self, lines: int = 20) -> str:
-        if self.rundir is None:
-            return ""
-        try:
-            text = (self.rundir / "dockerd.log").read_text(errors="replace")
-        except OSError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
+        return self.process.log_tail(lines) if self.process is not None else ""
 
     def stop(self, timeout: float = 60) -> None:
         """SIGTERM the dockerd we started (by PID; it stops its containerd), SIGKILL if it hangs."""
-        proc, self.proc = self.proc, None
-        if proc is not None and proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=timeout)
+        process, self.process = self.process, None
+        if process is not None:
+            process.stop(timeout)
         if self.rundir is not None:
             self._unmount_below(self.rundir)
             shutil.rmtree(self.rundir, ignore_errors=True)

@@ -17,7 +17,6 @@ import json
 import math
 import os
 import secrets
-import signal
 import subprocess
 import sys
 import time
@@ -28,7 +27,12 @@ from typing import Any
 
 import pytest
 import requests
-from stack_dashboard import (
+
+from testkit.fake_rapl import FakeRaplTree
+from testkit.ports import free_port
+from testkit.wait import wait_until
+
+from .stack_dashboard import (
     DATASOURCE_UID,
     load_dashboards,
     panel_queries,
@@ -38,11 +42,9 @@ from stack_dashboard import (
     variable_query,
     variables,
 )
-from stack_docker import DockerDaemon, DockerUnavailable
-from stack_images import Docker, ImageChoice, build_prometheus_standin, build_python_standin, resolve
-
-from testkit.ports import free_port
-from testkit.wait import GiveUp, wait_until
+from .stack_docker import DockerDaemon, DockerUnavailable
+from .stack_images import Docker, ImageChoice, build_prometheus_standin, build_python_standin, resolve
+from .stack_yaml import load_yaml
 
 pytestmark = pytest.mark.e2e
 
@@ -187,38 +189,8 @@ def resolve_images(docker: Docker, say: Callable[[str], None]) -> dict[str, Imag
 @pytest.fixture(scope="module")
 def fake_rapl(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     root = tmp_path_factory.mktemp("powercap")
-    spec = ",".join(f"{k}={v:g}" for k, v in FAKE_WATTS.items())
-    log = open(root.parent / "fake_powercap.log", "wb")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "cpu_pyjoules.fake_powercap",
-            str(root),
-            "--watts",
-            spec,
-            "--wrap-joules",
-            "600",
-            "--update-ms",
-            "10",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    log.close()
-    try:
-
-        def built() -> bool:
-            if proc.poll() is not None:
-                raise GiveUp(f"fake_powercap exited with {proc.returncode}")
-            return (root / "intel-rapl" / "intel-rapl:0" / "energy_uj").exists()
-
-        wait_until(built, 30, message="fake powercap tree built")
+    with FakeRaplTree(root, FAKE_WATTS, root.parent / "fake_powercap.log", wrap_joules=600, update_ms=10):
         yield root
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")
@@ -309,6 +281,26 @@ def test_prometheus_holds_every_zone_at_the_expected_power(stack: Stack) -> None
     assert f"out_of_order_time_window: {env_file_value('PROMETHEUS_OUT_OF_ORDER_WINDOW')}" in config
 
 
+def test_prometheus_evaluates_the_shipped_alerting_rules(stack: Stack) -> None:
+    shipped = {
+        rule["alert"]
+        for group in load_yaml((ROOT / "prometheus" / "alerts.yml").read_text())["groups"]
+        for rule in group["rules"]
+    }
+    assert {rule["name"] for rule in stack_rules(stack) if rule["type"] == "alerting"} == shipped
+    wait_until(
+        lambda: all(rule.get("health") == "ok" for rule in stack_rules(stack)),
+        120,
+        interval=2,
+        message="every alerting rule evaluated without error",
+    )
+
+
+def stack_rules(stack: Stack) -> list[dict[str, Any]]:
+    groups = stack.session.get(f"{stack.prometheus_url}/api/v1/rules", timeout=10).json()["data"]["groups"]
+    return [rule for group in groups for rule in group["rules"]]
+
+
 def test_containers_are_healthy_and_hardened(stack: Stack) -> None:
     services = ["prometheus", CLIENT] + (["grafana"] if stack.grafana_url else [])
 
@@ -356,27 +348,29 @@ def per_zone(rel: float, scale: float) -> Callable[[dict[str, str], float], bool
 SAMPLES_PER_S = len(FAKE_WATTS) * 3 / SCRAPE_INTERVAL_S  # 3 metrics per zone and reading
 RULES: dict[tuple[str, str], Callable[[dict[str, str], float], bool]] = {
     ("Power per component", "A"): per_zone(0.05, 1),
-    ("CPU package power now", "A"): lambda l, v: near(v, FAKE_WATTS["package-0"], 0.05),
+    ("CPU package power now", "A"): lambda lab, v: near(v, FAKE_WATTS["package-0"], 0.05),
     ("Energy over the selected range (J)", "A"): per_zone(0.12, RANGE_S),
     ("Energy over the selected range (Wh)", "A"): per_zone(0.12, RANGE_S / 3600),
     # One sampling interval's energy: near watts x interval; the max of a window allows a late reading.
-    ("Energy per sampling interval (µJ)", "A"): lambda l, v: (
-        0.5 <= v / (FAKE_WATTS[l["component"]] * SCRAPE_INTERVAL_S * 1e6) <= 3
+    ("Energy per sampling interval (µJ)", "A"): lambda lab, v: (
+        0.5 <= v / (FAKE_WATTS[lab["component"]] * SCRAPE_INTERVAL_S * 1e6) <= 3
     ),
-    ("Samples sent and dropped per second", "A"): lambda l, v: 0.5 * SAMPLES_PER_S <= v <= 1.5 * SAMPLES_PER_S,
-    ("Samples sent and dropped per second", "B"): lambda l, v: v == 0 and bool(l.get("reason")),
-    ("Push latency", "A"): lambda l, v: 0 < v < 5,
-    ("Push latency", "B"): lambda l, v: 0 < v < 10,
+    ("Samples sent and dropped per second", "A"): lambda lab, v: 0.5 * SAMPLES_PER_S <= v <= 1.5 * SAMPLES_PER_S,
+    ("Samples sent and dropped per second", "B"): lambda lab, v: v == 0 and bool(lab.get("reason")),
+    ("Push latency", "A"): lambda lab, v: 0 < v < 5,
+    ("Push latency", "B"): lambda lab, v: 0 < v < 10,
     # 2xx at the push rate; other statuses may exist from start-up (the client does not wait for Prometheus,
     # it retries) but must have stopped.
-    ("Remote-write requests per second by status", "A"): lambda l, v: (
-        0.3 / PUSH_INTERVAL_S <= v <= 3 / PUSH_INTERVAL_S if l["status"].startswith("2") else v == 0
+    ("Remote-write requests per second by status", "A"): lambda lab, v: (
+        0.3 / PUSH_INTERVAL_S <= v <= 3 / PUSH_INTERVAL_S if lab["status"].startswith("2") else v == 0
     ),
-    ("Remote-write requests per second by status", "B"): lambda l, v: v == 0,
-    ("Buffered while the receiver is unreachable", "A"): lambda l, v: 0 <= v <= 5,
-    ("Buffered while the receiver is unreachable", "B"): lambda l, v: 0 <= v <= 1_000_000,
-    ("Time since last successful push", "A"): lambda l, v: 0 <= v <= 60,
+    ("Remote-write requests per second by status", "B"): lambda lab, v: v == 0,
+    ("Buffered while the receiver is unreachable", "A"): lambda lab, v: 0 <= v <= 5,
+    ("Buffered while the receiver is unreachable", "B"): lambda lab, v: 0 <= v <= 1_000_000,
+    ("Time since last successful push", "A"): lambda lab, v: 0 <= v <= 60,
 }
+# Queries whose plausible answer is no series at all: a healthy stack fires no alert.
+EMPTY = {("Firing alerts", "A")}
 
 
 def test_every_dashboard_query_returns_plausible_data(stack: Stack) -> None:
@@ -401,13 +395,17 @@ def test_every_dashboard_query_returns_plausible_data(stack: Stack) -> None:
         "__interval": "5s",
     }
     queries = panel_queries(dash)
-    missing = [(q.panel, q.ref_id) for q in queries if (q.panel, q.ref_id) not in RULES]
+    missing = [(q.panel, q.ref_id) for q in queries if (q.panel, q.ref_id) not in RULES.keys() | EMPTY]
     assert not missing, f"dashboard queries without a plausibility rule in this test: {missing}"
 
     def all_plausible() -> list[str] | None:
         for q in queries:
             expr = substitute(q.expr, values)
             result = stack.query(expr)
+            if (q.panel, q.ref_id) in EMPTY:
+                if result:
+                    return None
+                continue
             if not result:
                 return None
             for series in result:
@@ -432,7 +430,8 @@ def test_every_dashboard_query_returns_plausible_data(stack: Stack) -> None:
 def test_grafana_serves_provisioned_datasource_and_dashboard(stack: Stack) -> None:
     if stack.grafana_url is None:
         pytest.skip(
-            "Grafana image not in the daemon and not pulled (no registry here has it; E2E_PULL_IMAGES=1 pulls where Docker Hub is reachable): provisioning and every dashboard query are checked by the other stack tests"
+            "Grafana image not in the daemon and not pulled (no registry here has it; E2E_PULL_IMAGES=1 pulls where"
+            " Docker Hub is reachable): provisioning and every dashboard query are checked by the other stack tests"
         )
     auth = ("admin", stack.password)
 

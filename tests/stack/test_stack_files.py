@@ -6,14 +6,21 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
-from stack_dashboard import (
+
+from testkit.client import MonitoringClient
+from testkit.fake_rapl import FakeRaplTree
+from testkit.ports import free_port
+from testkit.process import ManagedProcess
+from testkit.prometheus import PrometheusServer
+from testkit.wait import wait_until
+
+from .stack_dashboard import (
     DATASOURCE_FILE,
     DATASOURCE_UID,
     PROVIDER_FILE,
@@ -26,14 +33,11 @@ from stack_dashboard import (
     variable_query,
     variables,
 )
-from stack_yaml import load_yaml
-
-from testkit.ports import free_port
-from testkit.prometheus import PrometheusServer
-from testkit.wait import GiveUp, wait_until
+from .stack_yaml import load_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 ENTRYPOINT = ROOT / "prometheus" / "entrypoint.sh"
+ALERTS = ROOT / "prometheus" / "alerts.yml"
 PROFILE = ROOT / "AppArmor" / "docker-pyjoules"
 MODES = {
     "mount": {},
@@ -94,7 +98,8 @@ def test_compose_accepts_every_mode_with_a_hardened_client(mode: str) -> None:
     assert str(client["user"]).split(":")[0] == "0"
     assert client["environment"]["REMOTE_WRITE_URL"] == "http://prometheus:9090/api/v1/write"
     assert client["environment"]["SPOOL_DIR"] == "/var/spool/monitoring-client"
-    assert "/healthz" in " ".join(client["healthcheck"]["test"])  # its own health, not Prometheus's
+    # Its own health, not Prometheus's: the base image's HEALTHCHECK, defined there only.
+    assert "healthcheck" not in client
     assert "prometheus" not in client.get("depends_on", {})  # clients must run without a local server
     assert client["depends_on"]["base-monitoring-client"]["condition"] == "service_completed_successfully"
     mounts = [
@@ -117,12 +122,24 @@ def test_compose_accepts_every_mode_with_a_hardened_client(mode: str) -> None:
     for name, service in services.items():
         if name != "base-monitoring-client":
             assert service["restart"] == "unless-stopped", name
-            assert "healthcheck" in service, name
+            assert "healthcheck" in service or name == "cpu-pyjoules", name
         for port in service.get("ports", []):
             host_ip = port.get("host_ip") if isinstance(port, dict) else port.rsplit(":", 2)[0]
             assert host_ip == "127.0.0.1", f"{name} publishes {port}"
     assert {"prometheus-data", "grafana-data", "cpu-pyjoules-spool"} <= set(config["volumes"])
     assert services["grafana"]["depends_on"]["prometheus"]["condition"] == "service_healthy"
+
+
+def test_client_healthcheck_is_defined_once_in_the_base_image() -> None:
+    base = ROOT / "base-monitoring-client" / "Dockerfile"
+    checks = re.findall(r"(?m)^HEALTHCHECK (?:.*\\\n)*.*$", base.read_text())
+    assert len(checks) == 1, checks
+    assert "/healthz" in checks[0] and "HEALTH_PORT" in checks[0]
+    for dockerfile in ROOT.glob("*/Dockerfile"):
+        if dockerfile != base:
+            assert "HEALTHCHECK" not in dockerfile.read_text(), f"{dockerfile} redefines the client healthcheck"
+    for compose in ROOT.glob("docker-compose*.yml"):
+        assert "/healthz" not in compose.read_text(), f"{compose.name} redefines the client healthcheck"
 
 
 def test_no_wildcard_binding_and_no_password_in_committed_defaults() -> None:
@@ -190,14 +207,21 @@ def render(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 
 def test_entrypoint_renders_a_config_promtool_accepts(tmp_path: Path) -> None:
-    proc = render({"PROMETHEUS_SCRAPE_INTERVAL": "7s", "PROMETHEUS_OUT_OF_ORDER_WINDOW": "1h30m"})
+    proc = render(
+        {
+            "PROMETHEUS_SCRAPE_INTERVAL": "7s",
+            "PROMETHEUS_OUT_OF_ORDER_WINDOW": "1h30m",
+            "PROMETHEUS_RULE_FILES": str(ALERTS),  # where compose mounts it in the container
+        }
+    )
     assert proc.returncode == 0, proc.stderr
     config = load_yaml(proc.stdout)
     assert config["global"]["scrape_interval"] == "7s"
     assert config["storage"]["tsdb"]["out_of_order_time_window"] == "1h30m"
     assert config["scrape_configs"][0]["static_configs"][0]["targets"] == ["localhost:9090"]
+    assert config["rule_files"] == [str(ALERTS)]
     promtool = shutil.which("promtool")
-    if promtool:
+    if promtool:  # also loads and checks the rule files
         path = tmp_path / "prometheus.yml"
         path.write_text(proc.stdout)
         check = subprocess.run([promtool, "check", "config", str(path)], capture_output=True, text=True)
@@ -208,8 +232,11 @@ def test_entrypoint_defaults_and_disabling_the_out_of_order_window() -> None:
     default = load_yaml(render({}).stdout)
     assert default["global"]["scrape_interval"] == "15s"
     assert default["storage"]["tsdb"]["out_of_order_time_window"] == "10m"
-    off = load_yaml(render({"PROMETHEUS_OUT_OF_ORDER_WINDOW": "0"}).stdout)
-    assert "storage" not in off
+    assert default["rule_files"] == ["/etc/prometheus-stack/alerts.yml"]
+    compose = (ROOT / "docker-compose.yml").read_text()
+    assert "./prometheus/alerts.yml:/etc/prometheus-stack/alerts.yml:ro" in compose
+    off = load_yaml(render({"PROMETHEUS_OUT_OF_ORDER_WINDOW": "0", "PROMETHEUS_RULE_FILES": ""}).stdout)
+    assert "storage" not in off and "rule_files" not in off
 
 
 @pytest.mark.parametrize(
@@ -244,24 +271,16 @@ def test_entrypoint_starts_real_prometheus_with_remote_write_and_retention(tmp_p
         "PROMETHEUS_RETENTION_SIZE": "1GB",
         "PROMETHEUS_OUT_OF_ORDER_WINDOW": "5m",
     }
-    log = open(tmp_path / "log", "wb")
-    proc = subprocess.Popen(
-        ["sh", str(ENTRYPOINT), f"--web.listen-address=127.0.0.1:{port}"],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
+    entrypoint = ManagedProcess(
+        ["sh", str(ENTRYPOINT), f"--web.listen-address=127.0.0.1:{port}"], tmp_path / "log", name="entrypoint", env=env
     )
-    log.close()
     url = f"http://127.0.0.1:{port}"
-    try:
+    with entrypoint:
 
         def flags() -> dict[str, str]:
-            if proc.poll() is not None:
-                raise GiveUp(f"entrypoint exited {proc.returncode}: {(tmp_path / 'log').read_text()[-2000:]}")
-            return requests.get(f"{url}/api/v1/status/flags", timeout=2).json()["data"]
+            return dict(requests.get(f"{url}/api/v1/status/flags", timeout=2).json()["data"])
 
-        data = wait_until(flags, 30, interval=0.2, message="prometheus started by entrypoint.sh")
+        data = entrypoint.wait_ready(flags, 30, "prometheus started by entrypoint.sh", interval=0.2)
         assert data["web.enable-remote-write-receiver"] == "true"
         assert data["storage.tsdb.retention.time"] == "2d"
         assert data["storage.tsdb.retention.size"] in ("1GB", "1GiB")  # shown in binary units by 2.x
@@ -270,11 +289,8 @@ def test_entrypoint_starts_real_prometheus_with_remote_write_and_retention(tmp_p
         config = requests.get(f"{url}/api/v1/status/config", timeout=2).json()["data"]["yaml"]
         assert "out_of_order_time_window: 5m" in config
         # exec: the entrypoint's PID is Prometheus itself, so `docker stop` signals reach it.
-        assert os.readlink(f"/proc/{proc.pid}/exe") == os.path.realpath(binary)
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=30)
-    assert proc.returncode == 0
+        assert os.readlink(f"/proc/{entrypoint.pid}/exe") == os.path.realpath(binary)
+    assert entrypoint.returncode == 0 and not entrypoint.killed
 
 
 # --- AppArmor ------------------------------------------------------------------------------------------
@@ -284,7 +300,7 @@ def test_apparmor_profile_is_complete_and_parses() -> None:
     text = PROFILE.read_text()
     assert "{{" not in text and "}}" not in text, "template placeholder left in the profile"
     assert re.search(r"(?m)^profile docker-pyjoules flags=\(attach_disconnected,mediate_deleted\) \{", text)
-    rules = [l.split("#")[0].strip() for l in text.splitlines() if l.split("#")[0].strip()]
+    rules = [line.split("#")[0].strip() for line in text.splitlines() if line.split("#")[0].strip()]
     for rule in (
         "/sys/class/powercap/** r,",
         "/sys/devices/virtual/powercap/** r,",
@@ -360,13 +376,14 @@ def test_dashboard_structure_units_and_datasource_references() -> None:
     for q in queries:
         by_unit.setdefault(q.unit, []).append(q.expr)
     exprs = " ".join(q.expr for q in queries)
-    assert any("pyjoules_remote_write_power_watts" in e for e in by_unit["watt"])
-    assert any(
-        "increase(pyjoules_remote_write_energy_joules_total" in e and "[$__range]" in e for e in by_unit["joule"]
-    )
+    # Written on the power clients' naming contract, so any METRIC_PREFIX (and any power client) shows up.
+    assert "pyjoules_remote_write" not in exprs
+    assert any('{__name__=~".+_power_watts"' in e for e in by_unit["watt"])
+    assert any('increase({__name__=~".+_energy_joules_total"' in e and "[$__range]" in e for e in by_unit["joule"])
     assert any("/ 3600" in e for e in by_unit["watth"])
     for metric in (
-        "pyjoules_remote_write_energy_uj",
+        '{__name__=~".+_energy_uj"',
+        'ALERTS{alertstate="firing"',
         "monitoring_client_samples_sent_total",
         "monitoring_client_samples_dropped_total",
         "monitoring_client_push_duration_seconds_bucket",
@@ -399,3 +416,36 @@ def test_every_dashboard_query_is_valid_promql(prometheus: PrometheusServer) -> 
     for var in variables(dash):
         selector, _ = parse_label_values(variable_query(var))
         prometheus.query(substitute(selector, values))
+
+
+@pytest.mark.integration
+def test_power_panels_show_a_client_with_any_metric_prefix(prometheus: PrometheusServer, tmp_path: Path) -> None:
+    """cpu-pyjoules with a METRIC_PREFIX of its user's choosing: every power and energy panel shows it."""
+    pytest.importorskip("cpu_pyjoules", reason="cpu-pyjoules not installed (./run-tests.sh installs it)")
+    host = "prefix-host"
+    env = dict(
+        os.environ,
+        MONITOR_IMPL=str(ROOT / "cpu-pyjoules" / "monitor_impl.py"),
+        POWERCAP_ROOT=str(tmp_path / "powercap"),
+        REMOTE_WRITE_URL=prometheus.write_url,
+        METRIC_PREFIX="lab_cpu",
+        HOST_LABEL=host,
+        SCRAPE_INTERVAL_S="0.1",
+        PUSH_INTERVAL_S="0.5",
+    )
+    values = {"host": host, "source": ".*", "__range": "1h", "__rate_interval": "40s", "__interval": "15s"}
+    power_panels = [q for q in panel_queries(load_dashboards()["power.json"]) if q.unit in ("watt", "joule", "watth")]
+    assert len(power_panels) >= 4
+    with (
+        FakeRaplTree(tmp_path / "powercap", {"package-0": 20, "core": 10}, tmp_path / "fake.log", update_ms=10),
+        MonitoringClient(env, tmp_path / "client.log", cwd=tmp_path) as client,
+    ):
+
+        def every_panel_shows_the_client() -> bool:
+            client.check_alive()
+            return all(prometheus.query(substitute(q.expr, values)) for q in power_panels)
+
+        wait_until(every_panel_shows_the_client, 60, interval=0.5, message="power panels show lab_cpu_* series")
+    stored = prometheus.query(f'count by (__name__) ({{host="{host}"}})')
+    assert {r["metric"]["__name__"] for r in stored} >= {"lab_cpu_power_watts", "lab_cpu_energy_joules_total"}
+    assert not prometheus.query(f'{{__name__=~"pyjoules_remote_write_.+", host="{host}"}}')

@@ -307,7 +307,7 @@ def test_missing_grafana_password_is_generated_once_into_private_file(stack: Sta
     local = stack.dir / ".env.local"
     assert str(local) in proc.stderr and "mode 600" in proc.stderr
     assert stat.S_IMODE(local.stat().st_mode) == 0o600
-    lines = [l for l in local.read_text().splitlines() if l.startswith("GF_SECURITY_ADMIN_PASSWORD=")]
+    lines = [line for line in local.read_text().splitlines() if line.startswith("GF_SECURITY_ADMIN_PASSWORD=")]
     assert len(lines) == 1
     password = lines[0].split("=", 1)[1]
     assert len(password) >= 20 and password.isalnum()

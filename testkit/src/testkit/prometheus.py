@@ -4,22 +4,25 @@ The project's promise is "every sample arrives in Prometheus", which only a real
 its remote-write receiver rejects out-of-order samples, invalid names and malformed payloads in ways a mock
 would not. This module starts the real binary on a free loopback port with its own data directory, and
 stops it by the PID it started, so tests never touch anything else running on the machine.
+
+Optionally the server is protected like a production one (``web_config``: basic auth and/or TLS, see
+testkit.webconfig) and loads alerting rules (``rule_files``); the query helpers then carry the same
+credentials and CA as a client would.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import signal
-import subprocess
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import requests
 
 from testkit.ports import free_port
-from testkit.wait import GiveUp, wait_until
+from testkit.process import ManagedProcess
 
 SeriesKey = tuple[tuple[str, str], ...]
 
@@ -33,7 +36,12 @@ def find_prometheus(binary: str | None = None) -> str | None:
 
 
 class PrometheusServer:
-    """One Prometheus process; ``stop()`` then ``start()`` restarts it on the same port and data."""
+    """One Prometheus process; ``stop()`` then ``start()`` restarts it on the same port and data.
+
+    ``web_config`` is passed as ``--web.config.file``; with TLS in it give ``ca_file`` (the URLs become
+    https), with basic auth give ``auth`` (user, password), with client certificates ``client_cert``
+    (cert, key): the readiness check and the query helpers use them, and so can a test (``session``).
+    """
 
     def __init__(
         self,
@@ -41,6 +49,13 @@ class PrometheusServer:
         port: int | None = None,
         out_of_order_window: str | None = None,
         binary: str | None = None,
+        *,
+        web_config: Path | None = None,
+        auth: tuple[str, str] | None = None,
+        ca_file: Path | None = None,
+        client_cert: tuple[Path, Path] | None = None,
+        rule_files: Sequence[Path] = (),
+        evaluation_interval: str = "15s",
     ) -> None:
         found = find_prometheus(binary)
         if found is None:
@@ -52,82 +67,82 @@ class PrometheusServer:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
         self.out_of_order_window = out_of_order_window
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.web_config = web_config
+        self.rule_files = [Path(f) for f in rule_files]
+        self.evaluation_interval = evaluation_interval
+        scheme = "https" if ca_file is not None else "http"
+        self.url = f"{scheme}://127.0.0.1:{self.port}"
         self.write_url = f"{self.url}/api/v1/write"
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._log = self.workdir / "prometheus.log"
-        self._session = requests.Session()
+        self.session = requests.Session()
+        # Loopback only: no proxy from the environment, and no REQUESTS_CA_BUNDLE overriding ``ca_file``.
+        self.session.trust_env = False
+        if auth is not None:
+            self.session.auth = auth
+        if ca_file is not None:
+            self.session.verify = str(ca_file)
+        if client_cert is not None:
+            self.session.cert = (str(client_cert[0]), str(client_cert[1]))
+        self.config_path = self.workdir / "prometheus.yml"
+        self.process = ManagedProcess(self._argv(), self.workdir / "prometheus.log", name="prometheus")
 
     @property
     def pid(self) -> int | None:
-        return self._proc.pid if self._proc and self._proc.poll() is None else None
+        return self.process.pid
 
-    def _write_config(self) -> Path:
-        lines = ["global:", "  scrape_interval: 15s"]
-        if self.out_of_order_window:
-            lines += ["storage:", "  tsdb:", f"    out_of_order_time_window: {self.out_of_order_window}"]
-        path = self.workdir / "prometheus.yml"
-        path.write_text("\n".join(lines) + "\n")
-        return path
-
-    def start(self, timeout: float = 30) -> None:
-        """Start the binary and wait until /-/ready answers; fail with the server's log if it dies."""
-        if self.pid is not None:
-            return
-        config = self._write_config()
+    def _argv(self) -> list[str]:
         args = [
             self.binary,
-            f"--config.file={config}",
+            f"--config.file={self.config_path}",
             f"--storage.tsdb.path={self.workdir / 'data'}",
             f"--web.listen-address=127.0.0.1:{self.port}",
             "--web.enable-remote-write-receiver",
             "--storage.tsdb.retention.time=1d",
         ]
-        log = open(self._log, "ab")  # noqa: SIM115 - handed to the child, closed with it
-        try:
-            self._proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        finally:
-            log.close()
+        if self.web_config is not None:
+            args.append(f"--web.config.file={self.web_config}")
+        return args
+
+    def _write_config(self) -> None:
+        lines = ["global:", "  scrape_interval: 15s", f"  evaluation_interval: {self.evaluation_interval}"]
+        if self.out_of_order_window:
+            lines += ["storage:", "  tsdb:", f"    out_of_order_time_window: {self.out_of_order_window}"]
+        if self.rule_files:
+            lines += ["rule_files:", *(f"  - {path.resolve()}" for path in self.rule_files)]
+        self.config_path.write_text("\n".join(lines) + "\n")
+
+    def start(self, timeout: float = 30) -> None:
+        """Start the binary and wait until /-/ready answers; fail with the server's log if it dies."""
+        if self.process.alive():
+            return
+        self._write_config()
+        self.process.start()
 
         def ready() -> bool:
-            if self._proc is not None and self._proc.poll() is not None:
-                raise GiveUp(f"prometheus exited with {self._proc.returncode}:\n{self.log_tail()}")
-            if self._session.get(f"{self.url}/-/ready", timeout=1).status_code != 200:
+            if self.session.get(f"{self.url}/-/ready", timeout=1).status_code != 200:
                 return False
             # Another server may already hold the port: only our own config path proves it is ours.
-            flags = self._session.get(f"{self.url}/api/v1/status/flags", timeout=1).json()["data"]
-            return bool(flags.get("config.file") == str(config))
+            flags = self.session.get(f"{self.url}/api/v1/status/flags", timeout=1).json()["data"]
+            return bool(flags.get("config.file") == str(self.config_path))
 
         try:
-            wait_until(ready, timeout, interval=0.1, message=f"prometheus ready on {self.url}")
+            self.process.wait_ready(ready, timeout, f"ready on {self.url}", interval=0.1)
         except BaseException:
             self.stop()
             raise
 
     def stop(self, timeout: float = 15) -> None:
         """SIGTERM the process this object started (by PID), SIGKILL it if it will not go."""
-        proc, self._proc = self._proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=timeout)
+        self.process.stop(timeout)
 
     def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self._log.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
+        return self.process.log_tail(lines)
 
     def query(self, promql: str, at: float | None = None) -> list[dict[str, Any]]:
         """Instant query; returns ``data.result`` (raises on an API error so tests see the reason)."""
         params: dict[str, Any] = {"query": promql}
         if at is not None:
             params["time"] = at
-        resp = self._session.get(f"{self.url}/api/v1/query", params=params, timeout=10)
+        resp = self.session.get(f"{self.url}/api/v1/query", params=params, timeout=10)
         body = resp.json()
         if body.get("status") != "success":
             raise RuntimeError(f"query {promql!r} failed: {body.get('error', resp.text)}")
@@ -144,10 +159,15 @@ class PrometheusServer:
     def count_samples(self, selector: str, window: str = "1h") -> int:
         return sum(len(v) for v in self.raw_samples(selector, window).values())
 
+    def alerts(self) -> list[dict[str, Any]]:
+        """The alerts Prometheus holds now (pending and firing), from /api/v1/alerts."""
+        body = self.session.get(f"{self.url}/api/v1/alerts", timeout=10).json()
+        return list(body["data"]["alerts"])
+
     def __enter__(self) -> PrometheusServer:
         self.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-        self._session.close()
+        self.session.close()

@@ -1,0 +1,1 @@
+"""The repository-level suites: the stack (tests/stack) and fault injection (tests/reliability)."""

@@ -1,0 +1,1 @@
+"""The stack on Docker and its files: compose, helper, Prometheus entrypoint and rules, Grafana."""

@@ -1,8 +1,9 @@
 """Find the implementation named by MONITOR_IMPL and check it honours the seed's contract.
 
-MONITOR_IMPL is either a module name (``monitor_impl``, ``my_pkg.impl``) imported with the working
-directory first on ``sys.path``, or a path to a ``.py`` file whose directory is put first on ``sys.path``
-so its sibling modules and packages import as they would next to it. The default, the module
+MONITOR_IMPL is either a module name (``monitor_impl``, ``my_pkg.impl``) found in the working directory
+first, or a path to a ``.py`` file whose sibling modules and packages import as they would next to it.
+Both work through one import finder placed first on ``sys.meta_path`` for that directory (top-level names
+only), rather than by editing the interpreter's search path. The default, the module
 ``monitor_impl`` from the working directory, keeps the seed's Docker pattern working unchanged: copy your
 ``monitor_impl.py`` into the image's working directory and nothing else is needed.
 """
@@ -10,10 +11,13 @@ so its sibling modules and packages import as they would next to it. The default
 from __future__ import annotations
 
 import importlib
+import importlib.abc
+import importlib.machinery
 import importlib.util
 import inspect
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 
@@ -29,11 +33,28 @@ def _looks_like_path(spec: str) -> bool:
     return spec.endswith(".py") or os.sep in spec or (os.altsep is not None and os.altsep in spec)
 
 
-def _put_first_on_path(directory: Path) -> None:
-    text = str(directory)
-    if text in sys.path:
-        sys.path.remove(text)
-    sys.path.insert(0, text)
+class DirectoryFinder(importlib.abc.MetaPathFinder):
+    """Finds top-level modules and packages in one directory before anywhere else, as the directory of a
+    script is searched first; submodules are found through their package as usual."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = str(directory)
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None = None, target: ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        if path is not None or "." in fullname:
+            return None
+        return importlib.machinery.PathFinder.find_spec(fullname, [self.directory])
+
+
+def search_first(directory: Path) -> None:
+    """Make ``directory``'s top-level modules importable ahead of everything else (once per directory)."""
+    for finder in list(sys.meta_path):
+        if isinstance(finder, DirectoryFinder) and finder.directory == str(directory):
+            sys.meta_path.remove(finder)
+    sys.meta_path.insert(0, DirectoryFinder(directory))
+    importlib.invalidate_caches()
 
 
 def load_impl(spec: str, cwd: Path | None = None) -> ModuleType:
@@ -51,7 +72,7 @@ def load_impl(spec: str, cwd: Path | None = None) -> ModuleType:
         if not path.is_file() or path.suffix != ".py":
             raise ConfigError(f"MONITOR_IMPL={spec!r} is invalid: expected {expected} (no such .py file)")
         path = path.resolve()
-        _put_first_on_path(path.parent)
+        search_first(path.parent)
         name = path.stem
         module_spec = importlib.util.spec_from_file_location(name, path)
         if module_spec is None or module_spec.loader is None:  # pragma: no cover - .py files always load
@@ -64,7 +85,7 @@ def load_impl(spec: str, cwd: Path | None = None) -> ModuleType:
             sys.modules.pop(name, None)
             raise
     else:
-        _put_first_on_path(base)
+        search_first(base)
         try:
             module = importlib.import_module(spec)
         except ModuleNotFoundError as exc:

@@ -14,10 +14,10 @@ IMPLS = Path(__file__).resolve().parent / "impls"
 
 
 @pytest.fixture(autouse=True)
-def restore_sys_path():
-    saved_path, saved_modules = list(sys.path), set(sys.modules)
+def restore_import_state():
+    saved_finders, saved_modules = list(sys.meta_path), set(sys.modules)
     yield
-    sys.path[:] = saved_path
+    sys.meta_path[:] = saved_finders
     for name in set(sys.modules) - saved_modules:
         del sys.modules[name]
 

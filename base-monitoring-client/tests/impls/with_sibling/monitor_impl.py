@@ -1,6 +1,6 @@
 """An implementation that imports a sibling module: MONITOR_IMPL as a path must make that work."""
 
-from sibling_helper import METRIC  # noqa: F401  (sibling of this file, not on sys.path otherwise)
+from sibling_helper import METRIC  # noqa: F401  (a sibling of this file, found by the loader)
 
 
 def get_power(output_queue, scrape_interval_s, stop_event):

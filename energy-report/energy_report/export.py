@@ -1,0 +1,75 @@
+"""``export``: every raw sample of the contract's series in a window, as stored, into CSV.
+
+Rows are streamed chunk by chunk (see ``samples``), so memory stays bounded for any window: a chunk is
+written before the next one is asked for. Columns: ``timestamp`` (Unix seconds with the store's millisecond
+resolution), ``metric``, ``value`` (exactly the text the server returned, so nothing is rounded), then one
+column per label name found in the window (empty where a series lacks it). pandas reads the file as it is:
+``pd.read_csv(path)``; ``pd.to_datetime(df.timestamp, unit="s")`` gives times.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from energy_report import contract
+from energy_report.progress import Progress
+from energy_report.render import FIRST_LABELS, open_output
+from energy_report.report import Reporter
+from energy_report.samples import DEFAULT_TARGET_SAMPLES, iter_chunks, to_ms
+
+
+@dataclass
+class ExportResult:
+    rows: int
+    series: int
+    chunks: int
+
+
+def export_selector(matchers: Sequence[str]) -> str:
+    return contract.selector(f"({contract.ENERGY_SUFFIX}|{contract.POWER_SUFFIX})", matchers)
+
+
+def export_csv(
+    reporter: Reporter,
+    start: float,
+    end: float,
+    target: str,
+    *,
+    target_samples: int = DEFAULT_TARGET_SAMPLES,
+) -> ExportResult:
+    """Write the samples with ``start <= t <= end``; returns how many rows, series and queries it took."""
+    reporter.discover(start, end)  # one clear error when nothing matches
+    server, progress = reporter.server, reporter.progress or Progress(enabled=False)
+    selector = export_selector(reporter.matchers)
+    found = server.series(selector, start, end)
+    names = sorted({k for labels in found for k in labels if k != "__name__"})
+    label_names = [n for n in FIRST_LABELS if n in names] + [n for n in names if n not in FIRST_LABELS]
+    start_ms, end_ms = to_ms(start), to_ms(end)
+    rows = chunks = 0
+    seen: set[contract.SeriesKey] = set()
+    with open_output(target, "--csv") as out:
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(["timestamp", "metric", "value", *label_names])
+        for chunk in iter_chunks(server, selector, start_ms - 1, end_ms, target_samples=target_samples):
+            chunks += 1
+            batch: list[tuple[int, str, str, list[str]]] = []
+            for key, samples in chunk.series.items():
+                seen.add(key)
+                labels = dict(key)
+                extra = [k for k in labels if k != "__name__" and k not in label_names]
+                if extra:  # a label that appeared after the header was written: keep the file rectangular
+                    progress.note(f"energy-report: warning: label(s) {', '.join(extra)} not in the header, dropped")
+                    label_names_set = set(label_names)
+                    labels = {k: v for k, v in labels.items() if k in label_names_set or k == "__name__"}
+                tail = [labels.get(n, "") for n in label_names]
+                metric = labels["__name__"]
+                batch.extend((t_ms, metric, value, tail) for t_ms, value in samples)
+            batch.sort(key=lambda row: (row[0], row[1], row[3]))
+            writer.writerows([f"{t_ms / 1000:.3f}", metric, value, *tail] for t_ms, metric, value, tail in batch)
+            rows += len(batch)
+            share = (chunk.hi_ms - start_ms) / max(1, end_ms - start_ms)
+            progress.update(f"energy-report: export {share:4.0%} ({rows:,} rows, {chunks} queries)")
+    progress.done()
+    return ExportResult(rows=rows, series=len(seen), chunks=chunks)

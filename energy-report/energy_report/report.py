@@ -8,6 +8,7 @@ parts are never counted twice.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -173,7 +174,9 @@ class Reporter:
         if found:
             return sorted(found, key=lambda labels: contract.series_key(labels))
         window = f"{format_time(start)} .. {format_time(end)}"
-        ever = self.server.series(contract.energy_selector(self.matchers), end - 365 * 86400, max(end, start + 1))
+        # Where else to look: any time from a year before the window (or now) to now.
+        lo, hi = min(start, time.time()) - 365 * 86400, max(end, time.time())
+        ever = self.server.series(contract.energy_selector(self.matchers), lo, hi)
         if ever:
             raise NoDataError(
                 f"the window {window} holds no data: {len(ever)} energy series match "
@@ -182,7 +185,7 @@ class Reporter:
             )
         everything = self.server.series(contract.energy_selector([]), start - 7 * 86400, end + 86400)
         if not everything:
-            everything = self.server.series(contract.energy_selector([]), end - 365 * 86400, max(end, start + 1))
+            everything = self.server.series(contract.energy_selector([]), lo, hi)
         hosts = sorted({s.get("host", "") for s in everything} - {""})
         sources = sorted({s.get("source", "") for s in everything} - {""})
         if not everything:

@@ -4,9 +4,9 @@ Range queries are evaluated at steps (and capped at about 11,000 points per seri
 samples come from instant queries of range selectors, ``selector[d]`` evaluated at the chunk's end, which
 return every stored sample in that span. A chunk is the half-open span ``(lo, hi]`` in whole
 milliseconds (the stores' resolution), so chunks never overlap or leave a hole whichever way a server
-treats the range's left edge. The chunk length adapts to the data: after each chunk the next one is sized to
-hold about ``target_samples``, and a chunk the server refuses as too large is halved and asked again.
-Memory therefore stays bounded whatever the window's length.
+treats the range's left edge. The chunk length adapts to the data: the first chunk is a second long (to learn
+the rate), each next one is sized to hold about ``target_samples``, and a chunk the server refuses as too
+large is halved and asked again. Memory therefore stays bounded whatever the window's length.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ def iter_chunks(
     hi_ms: int,
     *,
     target_samples: int = DEFAULT_TARGET_SAMPLES,
-    first_chunk_ms: int = 60_000,
+    first_chunk_ms: int = 1_000,
     on_chunk: Callable[[Chunk], None] | None = None,
 ) -> Iterator[Chunk]:
     """Chunks covering ``(lo_ms, hi_ms]`` in time order, each sized to hold about ``target_samples``."""

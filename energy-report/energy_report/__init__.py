@@ -8,4 +8,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+from energy_report.api import EnergyWindow  # noqa: E402 - after __version__, which it imports
+from energy_report.report import SeriesReport, WindowReport  # noqa: E402
+
+__all__ = ["EnergyWindow", "SeriesReport", "WindowReport", "__version__"]

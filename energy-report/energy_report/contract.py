@@ -78,7 +78,7 @@ def check_matchers(matchers: Sequence[str]) -> list[str]:
                 f"--match {text!r} is not a set of label matchers: use e.g. '{{host=\"lab-7\"}}' or "
                 '\'{host=~"lab-.*",source="cpu-pyjoules"}\' (double quotes inside braces)'
             )
-        body = value[1:-1].strip().rstrip(",")
+        body = value[1:-1].strip().rstrip(",").strip()
         if re.search(r"(^|,)\s*__name__\s*(=~|!~|!=|=)", body):
             raise UsageError(f"--match {text!r}: select devices by label, not by metric name (__name__)")
         if body:

@@ -85,16 +85,14 @@ def _common(parser: argparse.ArgumentParser, *, report_outputs: bool = True) -> 
     )
 
 
+DESCRIPTION = "Exact joules per run from the power-monitoring stack's counters in Prometheus."
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="energy-report",
-        description="Exact joules per run from the power-monitoring stack's counters in Prometheus.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--version", action="version", version=f"energy-report {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     formatter = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser("energy-report", description=DESCRIPTION, epilog=EPILOG, formatter_class=formatter)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    parser.add_argument("--version", action="version", version=f"energy-report {__version__}")
 
     measure = sub.add_parser(
         "measure",

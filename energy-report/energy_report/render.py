@@ -88,36 +88,18 @@ def window_table(window: WindowReport) -> str:
     return "\n".join(lines)
 
 
+def _stat_cells(entry: dict[str, Any]) -> list[str]:
+    figures = ("joules_mean", "joules_std", "joules_min", "joules_max")
+    return [str(entry["runs"]), *(_num(entry[f], 3) for f in figures)]
+
+
 def statistics_table(zone_stats: Sequence[dict[str, Any]], total_stats: Sequence[dict[str, Any]]) -> str:
     header = ["host", "kind", "component", "zone", "runs", "mean J", "sd J", "min J", "max J"]
     rows = [
-        [
-            z.get("host", ""),
-            z["device_kind"],
-            z.get("component", ""),
-            z.get("zone", ""),
-            str(z["runs"]),
-            _num(z["joules_mean"], 3),
-            _num(z["joules_std"], 3),
-            _num(z["joules_min"], 3),
-            _num(z["joules_max"], 3),
-        ]
+        [z.get("host", ""), z["device_kind"], z.get("component", ""), z.get("zone", ""), *_stat_cells(z)]
         for z in zone_stats
     ]
-    rows += [
-        [
-            t["host"],
-            t["device_kind"],
-            "(total)",
-            "",
-            str(t["runs"]),
-            _num(t["joules_mean"], 3),
-            _num(t["joules_std"], 3),
-            _num(t["joules_min"], 3),
-            _num(t["joules_max"], 3),
-        ]
-        for t in total_stats
-    ]
+    rows += [[t["host"], t["device_kind"], "(total)", "", *_stat_cells(t)] for t in total_stats]
     lines = ["statistics across runs (measured joules):"]
     lines += _table(header, rows, right=set(range(4, 9)))
     return "\n".join(lines)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -27,6 +26,7 @@ from typing import Any
 import pytest
 import requests
 
+from bench.processes import stop_process  # the repository's one stop-by-PID routine (testkit's, once unified)
 from testkit.ports import free_port
 from testkit.prometheus import PrometheusServer, find_prometheus
 from testkit.wait import GiveUp, wait_until
@@ -38,18 +38,6 @@ PREFIX = "pyjoules_remote_write"
 WATTS = {"package-0": 25.0, "core": 15.0, "dram": 4.0}
 PSYS_W = 40.0
 ZONE_WATTS = {"intel-rapl:0": 25.0, "intel-rapl:0:0": 15.0, "intel-rapl:0:1": 4.0, "intel-rapl:1": 40.0}
-
-
-def stop_pid(proc: subprocess.Popen[bytes], timeout: float = 20.0) -> int:
-    """SIGTERM the process we started (by its PID), SIGKILL it if it will not go."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=timeout)
-    return int(proc.returncode)
 
 
 def instant(url: str, promql: str, at: float | None = None, session: requests.Session | None = None) -> list[Any]:
@@ -121,7 +109,7 @@ class PowerClient:
 
     def stop_client(self) -> int:
         assert self.client is not None
-        status = stop_pid(self.client)
+        status = stop_process(self.client)
         return status
 
     def client_log(self) -> str:
@@ -129,9 +117,9 @@ class PowerClient:
 
     def close(self) -> None:
         if self.client is not None:
-            stop_pid(self.client)
+            stop_process(self.client)
         if self.tree is not None:
-            stop_pid(self.tree)
+            stop_process(self.tree)
 
 
 @pytest.fixture(scope="module")
@@ -243,7 +231,7 @@ class VictoriaMetrics:
         requests.get(f"{self.url}/internal/force_flush", timeout=10)
 
     def stop(self) -> None:
-        stop_pid(self.proc)
+        stop_process(self.proc)
 
 
 @pytest.fixture(scope="module")

@@ -40,6 +40,17 @@ def by_zone(doc: dict) -> dict[str, dict]:
     return {s["zone"]: s for s in doc["series"]}
 
 
+def report_window(run_report, store, host: str, start: float, end: float):
+    """``window --json -`` for one host; returns (the command's result, its JSON, the window's seconds)."""
+    ran = run_report(
+        "window", "--prometheus", store.url, "--match", f'{{host="{host}"}}',
+        "--start", f"{start:.3f}", "--end", f"{end:.3f}", "--json", "-",
+    )  # fmt: skip
+    assert ran.status == 0, ran.stderr
+    doc = json.loads(ran.stdout)
+    return ran, doc, doc["end"] - doc["start"]
+
+
 def test_measure_ten_seconds_within_half_a_percent_and_passes_the_exit_status(store, lab1, run_report, tmp_path):
     out = tmp_path / "measure.json"
     script = "import sys, time; time.sleep(10); sys.exit(7)"
@@ -95,13 +106,7 @@ def test_window_with_a_client_restart_sums_segments_and_estimates_the_gap(
     wait_samples(store.url, host, time.time() + 3)
     end = time.time()
     wait_samples(store.url, host, end)
-    ran = run_report(
-        "window", "--prometheus", store.url, "--match", f'{{host="{host}"}}',
-        "--start", f"{start:.3f}", "--end", f"{end:.3f}", "--json", "-",
-    )  # fmt: skip
-    assert ran.status == 0, ran.stderr
-    doc = json.loads(ran.stdout)
-    seconds = doc["end"] - doc["start"]
+    ran, doc, seconds = report_window(run_report, store, host, start, end)
     for zone, watts in ZONE_WATTS.items():
         s = by_zone(doc)[zone]
         assert s["resets"] == 1, s
@@ -130,13 +135,7 @@ def test_lost_samples_are_listed_and_bridged_by_the_counter(store, power_clients
         end = time.time()
         wait_samples(store.url, host, end)
         assert proxy.count("status_400") >= 1
-    ran = run_report(
-        "window", "--prometheus", store.url, "--match", f'{{host="{host}"}}',
-        "--start", f"{start:.3f}", "--end", f"{end:.3f}", "--json", "-", "--quiet",
-    )  # fmt: skip
-    assert ran.status == 0, ran.stderr
-    doc = json.loads(ran.stdout)
-    seconds = doc["end"] - doc["start"]
+    _, doc, seconds = report_window(run_report, store, host, start, end)
     for zone, watts in ZONE_WATTS.items():
         s = by_zone(doc)[zone]
         missing = [g for g in s["gaps"] if g["reason"] == "samples missing"]

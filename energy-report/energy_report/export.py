@@ -3,7 +3,8 @@
 Rows are streamed chunk by chunk (see ``samples``), so memory stays bounded for any window: a chunk is
 written before the next one is asked for. Columns: ``timestamp`` (Unix seconds with the store's millisecond
 resolution), ``metric``, ``value`` (exactly the text the server returned, so nothing is rounded), then one
-column per label name found in the window (empty where a series lacks it). pandas reads the file as it is:
+column per label name found in the window (empty where a series lacks it). Rows come chunk by chunk (time
+spans), grouped by series inside a chunk, in time order per series. pandas reads the file as it is:
 ``pd.read_csv(path)``; ``pd.to_datetime(df.timestamp, unit="s")`` gives times.
 """
 
@@ -54,21 +55,18 @@ def export_csv(
         writer.writerow(["timestamp", "metric", "value", *label_names])
         for chunk in iter_chunks(server, selector, start_ms - 1, end_ms, target_samples=target_samples):
             chunks += 1
-            batch: list[tuple[int, str, str, list[str]]] = []
+            written = 0
             for key, samples in chunk.series.items():
                 seen.add(key)
                 labels = dict(key)
                 extra = [k for k in labels if k != "__name__" and k not in label_names]
                 if extra:  # a label that appeared after the header was written: keep the file rectangular
                     progress.note(f"energy-report: warning: label(s) {', '.join(extra)} not in the header, dropped")
-                    label_names_set = set(label_names)
-                    labels = {k: v for k, v in labels.items() if k in label_names_set or k == "__name__"}
                 tail = [labels.get(n, "") for n in label_names]
                 metric = labels["__name__"]
-                batch.extend((t_ms, metric, value, tail) for t_ms, value in samples)
-            batch.sort(key=lambda row: (row[0], row[1], row[3]))
-            writer.writerows([f"{t_ms / 1000:.3f}", metric, value, *tail] for t_ms, metric, value, tail in batch)
-            rows += len(batch)
+                writer.writerows([f"{t_ms / 1000:.3f}", metric, value, *tail] for t_ms, value in samples)
+                written += len(samples)
+            rows += written
             share = (chunk.hi_ms - start_ms) / max(1, end_ms - start_ms)
             progress.update(f"energy-report: export {share:4.0%} ({rows:,} rows, {chunks} queries)")
     progress.done()

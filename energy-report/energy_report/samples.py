@@ -40,19 +40,16 @@ def to_ms(seconds: float) -> int:
 
 
 def fetch_span(server: PromServer, selector: str, lo_ms: int, hi_ms: int) -> Chunk:
-    """One query: the samples of ``selector`` with ``lo_ms < t <= hi_ms``, sorted by time per series."""
+    """One query: the samples of ``selector`` with ``lo_ms < t <= hi_ms``, per series in time order (as the
+    query API returns them)."""
     data = server.query(f"{selector}[{promql_duration((hi_ms - lo_ms) / 1000)}]", hi_ms / 1000)
     out: dict[SeriesKey, list[tuple[int, str]]] = {}
     if data.get("resultType") != "matrix":
         return Chunk(lo_ms, hi_ms, out)
     for item in data.get("result", []):
-        samples = []
-        for ts, value in item.get("values", []):
-            t_ms = int(round(float(ts) * 1000))
-            if lo_ms < t_ms <= hi_ms:
-                samples.append((t_ms, str(value)))
+        pairs = [(round(float(ts) * 1000), value) for ts, value in item.get("values", ())]
+        samples = [(t, str(v)) for t, v in pairs if lo_ms < t <= hi_ms]
         if samples:
-            samples.sort(key=lambda s: s[0])
             out[series_key(item["metric"])] = samples
     return Chunk(lo_ms, hi_ms, out)
 

@@ -247,10 +247,13 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_command(argv: Sequence[str]) -> int:
-    """Run CMD with this terminal; Ctrl-C goes to it (not to us), SIGTERM is passed on. Shell-style status."""
+def run_command(argv: Sequence[str], *, stdout_to_stderr: bool = False) -> int:
+    """Run CMD with this terminal; Ctrl-C goes to it (not to us), SIGTERM is passed on. Shell-style status.
+
+    ``stdout_to_stderr``: the report owns standard output (``--json -``), so CMD's output goes to stderr.
+    """
     try:
-        child = subprocess.Popen(list(argv))
+        child = subprocess.Popen(list(argv), stdout=sys.stderr.fileno() if stdout_to_stderr else None)
     except FileNotFoundError:
         print(f"energy-report: {argv[0]}: command not found", file=sys.stderr)
         return 127
@@ -299,7 +302,7 @@ def cmd_measure(args: argparse.Namespace) -> int:
         keep_power=bool(args.plot),
     )
     window.begin()
-    status = run_command(cmd)
+    status = run_command(cmd, stdout_to_stderr="-" in (args.json, args.csv))
     try:
         report = window.end()
     except ReportError as exc:

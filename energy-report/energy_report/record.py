@@ -102,8 +102,9 @@ class WindowRecorder:
                         detail = response.body.decode(errors="replace").strip()[:200]
                         raise ServerError(f"HTTP {response.status}: {detail}")
             except Exception as exc:  # noqa: BLE001 - recording is best effort, reported as a warning
-                detail = getattr(exc, "detail", None) or str(exc)
-                self.warnings.append(f"could not record the window at {self.write_url}: {detail}")
+                if not self.warnings:  # one warning per window: the first failure says why
+                    detail = getattr(exc, "detail", None) or str(exc)
+                    self.warnings.append(f"could not record the window at {self.write_url}: {detail}")
 
     def begin(self, at: float) -> None:
         self._write([(at, 1.0)])

@@ -238,8 +238,8 @@ class Reporter:
                     host_has_psys=lbl.get("host", "") in psys_hosts,
                 )
             )
-            if energy.samples == 0:
-                window.warnings.append(f"{_short_labels(lbl)}: no sample inside the window")
+            if energy.covered_s == 0:
+                window.warnings.append(f"{_short_labels(lbl)}: no data covers the window")
         self.progress.done()
         return window
 

@@ -90,6 +90,19 @@ def test_measure_status_of_failing_missing_and_killed_commands(store, lab1, run_
     assert missing.status == 127 and "command not found" in missing.stderr
     killed = run_report(*common, sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGTERM)")
     assert killed.status == 128 + 15, killed.stderr
+    # with --json -, standard output is the JSON alone: the command's own output goes to standard error
+    talk = run_report(*common[:-1], "--json", "-", "--", sys.executable, "-c", "print('hello'); raise SystemExit(5)")
+    assert talk.status == 5 and json.loads(talk.stdout)["exit_status"] == 5 and "hello" in talk.stderr
+    # a store that refuses the window's record: the report is still made, with a warning
+    unrecorded = run_report(
+        *common[:-1], "--write-url", f"http://127.0.0.1:{free_port()}/api/v1/write", "--json", "-", "--",
+        sys.executable, "-c", "pass",
+    )  # fmt: skip
+    assert unrecorded.status == 0, unrecorded.stderr
+    warnings = json.loads(unrecorded.stdout)["warnings"]
+    assert len(warnings) == 1, warnings
+    (warning,) = warnings
+    assert warning.startswith("could not record the window at http://127.0.0.1:") and "refused" in warning
 
 
 def test_window_with_a_client_restart_sums_segments_and_estimates_the_gap(

@@ -233,8 +233,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     server = PromServer(conn)
     progress = Progress(enabled=not args.quiet)
     try:
-        reporter = Reporter(server, args.match, progress=progress, target_samples=args.chunk_samples)
-        result = export_csv(reporter, start, end, args.csv, target_samples=args.chunk_samples)
+        result = export_csv(
+            server, args.match, start, end, args.csv, progress=progress, target_samples=args.chunk_samples
+        )
     finally:
         server.close()
     if not args.quiet:

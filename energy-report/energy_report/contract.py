@@ -26,6 +26,7 @@ SeriesKey = tuple[tuple[str, str], ...]
 
 _MATCHER = r'\s*[a-zA-Z_][a-zA-Z0-9_]*\s*(=~|!~|!=|=)\s*"(?:[^"\\]|\\.)*"\s*'
 _MATCHERS_RE = re.compile(rf"^\{{(?:{_MATCHER}(?:,{_MATCHER})*,?)?\s*\}}$")
+NAME_MATCHER = re.compile(r"(^|,)\s*__name__\s*(=~|!~|!=|=)")
 # A zone id of a powercap sub-zone (``intel-rapl:0:1``): part of the package zone above it.
 _POWERCAP_SUBZONE = re.compile(r"^[a-z0-9_-]+:\d+:\d+$")
 
@@ -68,8 +69,11 @@ def power_name(energy_metric: str) -> str:
     return prefix_of(energy_metric) + POWER_SUFFIX
 
 
-def check_matchers(matchers: Sequence[str]) -> list[str]:
-    """Validate ``--match`` values (``{host="lab-7",source=~"cpu.*"}``); return their inner matcher lists."""
+def check_matchers(matchers: Sequence[str], *, allow_name: bool = False) -> list[str]:
+    """Validate ``--match`` values (``{host="lab-7",source=~"cpu.*"}``); return their inner matcher lists.
+
+    Reports select devices by label; ``allow_name`` (export) also accepts ``__name__`` matchers.
+    """
     inner = []
     for text in matchers:
         value = text.strip()
@@ -79,11 +83,17 @@ def check_matchers(matchers: Sequence[str]) -> list[str]:
                 '\'{host=~"lab-.*",source="cpu-pyjoules"}\' (double quotes inside braces)'
             )
         body = value[1:-1].strip().rstrip(",").strip()
-        if re.search(r"(^|,)\s*__name__\s*(=~|!~|!=|=)", body):
+        if not allow_name and NAME_MATCHER.search(body):
             raise UsageError(f"--match {text!r}: select devices by label, not by metric name (__name__)")
         if body:
             inner.append(body)
     return inner
+
+
+def split_name_matchers(matchers: Sequence[str]) -> tuple[list[str], list[str]]:
+    """``(label matcher lists, metric-name matcher lists)`` of checked ``--match`` values."""
+    names = [m for m in matchers if NAME_MATCHER.search(m)]
+    return [m for m in matchers if m not in names], names
 
 
 def selector(suffix: str, matchers: Sequence[str]) -> str:

@@ -1,4 +1,9 @@
-"""``export``: every raw sample of the contract's series in a window, as stored, into CSV.
+"""``export``: every raw sample of the clients' series in a window, as stored, into CSV.
+
+The clients are found through the naming contract (their ``<prefix>_energy_joules_total`` counters matching
+``--match``); every metric of their prefixes is exported: energy and power, and whatever else a client
+publishes (the seed's ``_energy_uj``, a board's volts and amperes). ``__name__`` matchers in ``--match``
+narrow that, e.g. ``{__name__=~".+_(energy_joules_total|power_watts)"}`` for the contract's two metrics.
 
 Rows are streamed chunk by chunk (see ``samples``), so memory stays bounded for any window: a chunk is
 written before the next one is asked for. Columns: ``timestamp`` (Unix seconds with the store's millisecond
@@ -15,10 +20,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from energy_report import contract
+from energy_report.errors import NoDataError
 from energy_report.progress import Progress
 from energy_report.render import FIRST_LABELS, open_output
 from energy_report.report import Reporter
 from energy_report.samples import DEFAULT_TARGET_SAMPLES, iter_chunks, to_ms
+from energy_report.server import PromServer
+from energy_report.timeparse import format_time
 
 
 @dataclass
@@ -28,23 +36,35 @@ class ExportResult:
     chunks: int
 
 
-def export_selector(matchers: Sequence[str]) -> str:
-    return contract.selector(f"({contract.ENERGY_SUFFIX}|{contract.POWER_SUFFIX})", matchers)
+def export_selector(prefixes: Sequence[str], matchers: Sequence[str]) -> str:
+    """Every metric of the clients' prefixes (``<prefix>_*``: energy, power, and whatever else they publish)."""
+    names = "|".join(sorted(set(prefixes)))
+    return "{" + ",".join([f'__name__=~"({names})_.+"', *matchers]) + "}"
 
 
 def export_csv(
-    reporter: Reporter,
+    server: PromServer,
+    matchers: Sequence[str],
     start: float,
     end: float,
     target: str,
     *,
+    progress: Progress | None = None,
     target_samples: int = DEFAULT_TARGET_SAMPLES,
 ) -> ExportResult:
-    """Write the samples with ``start <= t <= end``; returns how many rows, series and queries it took."""
-    reporter.discover(start, end)  # one clear error when nothing matches
-    server, progress = reporter.server, reporter.progress or Progress(enabled=False)
-    selector = export_selector(reporter.matchers)
+    """Write the samples with ``start <= t <= end``; returns how many rows, series and queries it took.
+
+    ``matchers`` are ``--match`` values; label matchers find the clients (through their energy counters),
+    ``__name__`` matchers narrow the metrics exported.
+    """
+    progress = progress or Progress(enabled=False)
+    labels_only, name_matchers = contract.split_name_matchers(contract.check_matchers(matchers, allow_name=True))
+    reporter = Reporter(server, [f"{{{m}}}" for m in labels_only], progress=progress)
+    prefixes = [contract.prefix_of(s["__name__"]) for s in reporter.discover(start, end)]
+    selector = export_selector(prefixes, [*labels_only, *name_matchers])
     found = server.series(selector, start, end)
+    if not found:
+        raise NoDataError(f"no series matches {selector} between {format_time(start)} and {format_time(end)}")
     names = sorted({k for labels in found for k in labels if k != "__name__"})
     label_names = [n for n in FIRST_LABELS if n in names] + [n for n in names if n not in FIRST_LABELS]
     start_ms, end_ms = to_ms(start), to_ms(end)

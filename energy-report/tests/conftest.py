@@ -64,6 +64,7 @@ class PowerClient:
     tree: subprocess.Popen[bytes] | None = None
     client: subprocess.Popen[bytes] | None = None
     starts: int = 0
+    pushing_since: float = 0.0  # set by the tests once the first samples are stored
 
     def start(self) -> PowerClient:
         log = open(self.workdir / f"{self.host}-tree.log", "ab")  # noqa: SIM115 - handed to the child

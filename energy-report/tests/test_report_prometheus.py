@@ -13,6 +13,7 @@ import json
 import statistics
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -33,7 +34,15 @@ def lab1(store, power_clients, wait_samples):
     """One client pushing steadily for the whole module (host lab-1)."""
     client = power_clients(store.write_url, "lab-1")
     wait_samples(store.url, "lab-1", time.time())
+    client.pushing_since = time.time()
     return client
+
+
+def past_span(lab1, wait_samples, store, seconds: float) -> tuple[float, float]:
+    """A span of ``seconds`` that lab-1's data covers completely (waits for it when the module is young)."""
+    end = max(time.time() - 1, lab1.pushing_since + seconds + 0.5)
+    wait_samples(store.url, "lab-1", end)
+    return end - seconds, end
 
 
 def by_zone(doc: dict) -> dict[str, dict]:
@@ -159,8 +168,7 @@ def test_lost_samples_are_listed_and_bridged_by_the_counter(store, power_clients
 
 
 def test_many_windows_with_statistics_and_report_csv(store, lab1, wait_samples, run_report, tmp_path):
-    t0 = time.time() - 20  # lab-1 has been pushing for longer than that
-    wait_samples(store.url, "lab-1", time.time())
+    t0, _ = past_span(lab1, wait_samples, store, 16)
     runs = [(f"run-{i}", t0 + 4 * i, t0 + 4 * i + 3) for i in range(4)]
     windows = tmp_path / "runs.csv"
     windows.write_text("name,start,end\n" + "".join(f"{n},{s:.3f},{e:.3f}\n" for n, s, e in runs))
@@ -199,21 +207,28 @@ def count_stored(store, metric: str, host: str, start: float, end: float) -> int
 
 
 def test_export_writes_every_stored_sample_in_small_chunks(store, lab1, wait_samples, run_report, tmp_path):
-    end = time.time() - 1
-    start = end - 12.3456
-    wait_samples(store.url, "lab-1", end)
+    start, end = past_span(lab1, wait_samples, store, 12.3456)
     out = tmp_path / "samples.csv"
     ran = run_report(
         "export", "--prometheus", store.url, "--match", '{host="lab-1"}', "--start", f"{start:.4f}",
         "--end", f"{end:.4f}", "--csv", str(out), "--chunk-samples", "100",
     )  # fmt: skip
     assert ran.status == 0, ran.stderr
-    expected = sum(
-        count_stored(store, f"{PREFIX}_{m}", "lab-1", start, end) for m in ("energy_joules_total", "power_watts")
-    )
+    metrics = ("energy_joules_total", "power_watts", "energy_uj")  # every metric cpu-pyjoules publishes
+    expected = {f"{PREFIX}_{m}": count_stored(store, f"{PREFIX}_{m}", "lab-1", start, end) for m in metrics}
     rows = list(csv.DictReader(out.open()))
-    assert len(rows) == expected > 12 * 10 * 2 * len(ZONE_WATTS) * 0.8
+    assert Counter(r["metric"] for r in rows) == expected
+    assert len(rows) == sum(expected.values()) > 12 * 10 * 3 * len(ZONE_WATTS) * 0.8
     assert "queries" in ran.stderr and int(ran.stderr.split(" in ")[-1].split()[0]) > 10  # many small chunks
+    # __name__ matchers narrow the metrics: the contract's two
+    only = tmp_path / "contract.csv"
+    ran = run_report(
+        "export", "--prometheus", store.url, "--match", '{host="lab-1"}', "--start", f"{start:.4f}",
+        "--end", f"{end:.4f}", "--csv", str(only), "--match", '{__name__=~".+_(energy_joules_total|power_watts)"}',
+    )  # fmt: skip
+    assert ran.status == 0, ran.stderr
+    narrowed = Counter(r["metric"] for r in csv.DictReader(only.open()))
+    assert narrowed == {m: n for m, n in expected.items() if not m.endswith("_energy_uj")}
     # exactly the stored values: compare with the samples Prometheus returns for the same span
     stored = store.raw_samples(f'{PREFIX}_power_watts{{host="lab-1",zone="intel-rapl:0"}}', "2m")
     ((_, samples),) = stored.items()
@@ -226,12 +241,12 @@ def test_export_writes_every_stored_sample_in_small_chunks(store, lab1, wait_sam
     assert got == want
     pandas = pytest.importorskip("pandas", reason="pandas missing: ./run-tests.sh installs it")
     frame = pandas.read_csv(out)
-    assert list(frame.columns[:3]) == ["timestamp", "metric", "value"] and len(frame) == expected
+    assert list(frame.columns[:3]) == ["timestamp", "metric", "value"] and len(frame) == len(rows)
     assert str(frame["value"].dtype) == "float64" and str(frame["timestamp"].dtype) == "float64"
 
 
-def test_plot_of_one_window_and_of_many(store, lab1, run_report, tmp_path):
-    end = time.time() - 2
+def test_plot_of_one_window_and_of_many(store, lab1, run_report, wait_samples, tmp_path):
+    _, end = past_span(lab1, wait_samples, store, 9)
     one = tmp_path / "one.png"
     ran = run_report(
         "window", "--prometheus", store.url, "--match", '{host="lab-1"}', "--start", f"{end - 5:.3f}",

@@ -208,11 +208,9 @@ def count_stored(store, metric: str, host: str, start: float, end: float) -> int
 
 def test_export_writes_every_stored_sample_in_small_chunks(store, lab1, wait_samples, run_report, tmp_path):
     start, end = past_span(lab1, wait_samples, store, 12.3456)
+    span = ("--prometheus", store.url, "--match", '{host="lab-1"}', "--start", f"{start:.4f}", "--end", f"{end:.4f}")
     out = tmp_path / "samples.csv"
-    ran = run_report(
-        "export", "--prometheus", store.url, "--match", '{host="lab-1"}', "--start", f"{start:.4f}",
-        "--end", f"{end:.4f}", "--csv", str(out), "--chunk-samples", "100",
-    )  # fmt: skip
+    ran = run_report("export", *span, "--csv", str(out), "--chunk-samples", "100")
     assert ran.status == 0, ran.stderr
     metrics = ("energy_joules_total", "power_watts", "energy_uj")  # every metric cpu-pyjoules publishes
     expected = {f"{PREFIX}_{m}": count_stored(store, f"{PREFIX}_{m}", "lab-1", start, end) for m in metrics}
@@ -222,10 +220,8 @@ def test_export_writes_every_stored_sample_in_small_chunks(store, lab1, wait_sam
     assert "queries" in ran.stderr and int(ran.stderr.split(" in ")[-1].split()[0]) > 10  # many small chunks
     # __name__ matchers narrow the metrics: the contract's two
     only = tmp_path / "contract.csv"
-    ran = run_report(
-        "export", "--prometheus", store.url, "--match", '{host="lab-1"}', "--start", f"{start:.4f}",
-        "--end", f"{end:.4f}", "--csv", str(only), "--match", '{__name__=~".+_(energy_joules_total|power_watts)"}',
-    )  # fmt: skip
+    contract_only = '{__name__=~".+_(energy_joules_total|power_watts)"}'
+    ran = run_report("export", *span, "--csv", str(only), "--match", contract_only)
     assert ran.status == 0, ran.stderr
     narrowed = Counter(r["metric"] for r in csv.DictReader(only.open()))
     assert narrowed == {m: n for m, n in expected.items() if not m.endswith("_energy_uj")}

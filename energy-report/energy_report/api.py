@@ -26,6 +26,7 @@ from energy_report.server import DEFAULT_URL, Connection, PromServer
 
 DEFAULT_WAIT_S = 60.0
 POLL_S = 0.5
+GRACE_S = 15.0  # once some series have data past the end, how much longer the others are waited for
 
 
 def wait_for_data(
@@ -34,13 +35,16 @@ def wait_for_data(
     end: float,
     wait_s: float,
     *,
+    grace_s: float = GRACE_S,
     clock: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
 ) -> list[str]:
     """Wait until every series matching in the window has a sample after ``end``, for at most ``wait_s``.
 
-    Returns warnings for series that still had none when the time was up (their tail becomes a gap). Raises
-    NoDataError when no series matches even after waiting.
+    Once some series have data past the end, the others get ``grace_s`` more: a client that stopped during
+    the window (or pushes far less often) should not hold up the report for the whole ``wait_s``. Returns
+    warnings for series that still had none (their tail becomes a gap). Raises NoDataError when no series
+    matches even after waiting.
     """
     progress = reporter.progress
     deadline = clock() + wait_s
@@ -60,11 +64,13 @@ def wait_for_data(
             if not missing:
                 progress.done()
                 return []
+            if done and deadline > now + grace_s:
+                deadline = now + grace_s  # the others had their chance: wait a little more, not wait_s
             if now >= deadline:
                 progress.done()
                 return [
                     f"{dict(k).get('host', '')}/{dict(k).get('zone', '')}: no sample after the end within "
-                    f"--wait-s {wait_s:g}; the time after its last sample counts as a gap"
+                    f"{now - end:.0f} s; the time after its last sample counts as a gap"
                     for k in sorted(missing)
                 ]
             progress.update(

@@ -206,5 +206,5 @@ class EnergyAccumulator:
             gap.estimate()
         self._pending = []
         res.gaps.sort(key=lambda g: g.start)
-        res.joules_estimated_gaps = sum(g.joules for g in res.gaps if not g.measured)
+        res.joules_estimated_gaps = sum((g.joules for g in res.gaps if not g.measured), 0.0)
         return res

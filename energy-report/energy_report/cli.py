@@ -18,7 +18,7 @@ from types import FrameType
 
 from energy_report import __version__, render, stats
 from energy_report.api import DEFAULT_WAIT_S, EnergyWindow
-from energy_report.errors import EXIT_INTERNAL, EXIT_USAGE, ReportError, UsageError
+from energy_report.errors import EXIT_INTERNAL, ReportError, UsageError
 from energy_report.export import export_csv
 from energy_report.progress import Progress
 from energy_report.report import Reporter, WindowReport
@@ -333,8 +333,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("energy-report: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:
-        return EXIT_USAGE
+    except BrokenPipeError:  # the reader of our standard output went away (| head): stop quietly, as shells do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
     except Exception:  # noqa: BLE001 - a bug: show it, with the status that says so
         import traceback
 

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from energy_report.contract import SeriesKey
-from energy_report.errors import EnvironmentProblem
+from energy_report.errors import EnvironmentProblem, UsageError
 from energy_report.report import SeriesReport, WindowReport
 from energy_report.timeparse import format_time
 
@@ -33,6 +33,13 @@ def _zone_label(series: SeriesReport) -> str:
     return f"{lbl.get('host', '')} {series.device_kind} {lbl.get('component', '')} ({lbl.get('zone', '')})"
 
 
+def _style(ax: Any) -> None:
+    """Grid, and a y axis from zero with headroom so that flat lines do not sit on the frame."""
+    ax.grid(True, alpha=0.3)
+    top = max((max(line.get_ydata(), default=0) for line in ax.lines), default=1.0)
+    ax.set_ylim(0, (top or 1.0) * 1.12)
+
+
 def plot_windows(windows: Sequence[WindowReport], path: str) -> list[str]:
     """Draw and save; returns warnings (zones without a power series, panels left out)."""
     plt = _pyplot()
@@ -46,12 +53,11 @@ def plot_windows(windows: Sequence[WindowReport], path: str) -> list[str]:
                 continue
             xs, ys = zip(*series.power_points, strict=True)
             ax.plot(xs, ys, label=_zone_label(series), linewidth=1.2)
-        name = f"{window.name}: " if window.name else ""
-        ax.set_title(f"{name}power per zone, {format_time(window.start)} + {window.seconds:,.1f} s")
+        name = f" - {window.name}" if window.name else ""
+        ax.set_title(f"Power per zone{name} ({format_time(window.start)} + {window.seconds:,.1f} s)")
         ax.set_xlabel("time since window start (s)")
         ax.set_ylabel("power (W)")
-        ax.grid(True, alpha=0.3)
-        ax.set_ylim(bottom=0)
+        _style(ax)
         if ax.lines:
             ax.legend(fontsize="small", loc="best")
     else:
@@ -74,8 +80,7 @@ def plot_windows(windows: Sequence[WindowReport], path: str) -> list[str]:
                     ax.plot(xs, ys, label=window.name, linewidth=1.0)
             ax.set_title(zones[key], fontsize="medium")
             ax.set_ylabel("power (W)")
-            ax.grid(True, alpha=0.3)
-            ax.set_ylim(bottom=0)
+            _style(ax)
         axes[-1].set_xlabel("time since run start (s)")
         if axes[0].lines:
             axes[0].legend(fontsize="small", ncol=min(4, len(windows)), loc="best")
@@ -83,7 +88,7 @@ def plot_windows(windows: Sequence[WindowReport], path: str) -> list[str]:
     try:
         fig.savefig(path, dpi=150)
     except OSError as exc:
-        raise EnvironmentProblem(f"--plot {path}: cannot write it ({exc.strerror})") from None
+        raise UsageError(f"--plot {path}: cannot write it ({exc.strerror})") from None
     finally:
         plt.close(fig)
     return warnings

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from energy_report.errors import ServerError, UsageError
-from energy_report.server import Connection, _read_secret
+from energy_report.server import Connection, read_secret
 
 WINDOW_METRIC = "energy_report_window"
 HEARTBEAT_S = 30.0
@@ -61,10 +61,10 @@ class WindowRecorder:
             "User-Agent": "energy-report",
         }
         if conn.username:
-            password = _read_secret(conn.password_file, "--password-file") if conn.password_file else ""
+            password = read_secret(conn.password_file, "--password-file") if conn.password_file else ""
             headers["Authorization"] = "Basic " + b64encode(f"{conn.username}:{password}".encode()).decode()
         elif conn.bearer_token_file:
-            headers["Authorization"] = "Bearer " + _read_secret(conn.bearer_token_file, "--bearer-token-file")
+            headers["Authorization"] = "Bearer " + read_secret(conn.bearer_token_file, "--bearer-token-file")
         context = None
         if write_url.lower().startswith("https://"):
             context = ssl.create_default_context(cafile=str(conn.ca_file) if conn.ca_file else None)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from energy_report import __version__
-from energy_report.errors import UsageError
+from energy_report.errors import EnvironmentProblem, UsageError
 from energy_report.report import WindowReport
 from energy_report.timeparse import format_time
 
@@ -141,6 +141,8 @@ def open_output(target: str, what: str) -> Iterator[IO[str]]:
         with handle:
             yield handle
         tmp.replace(path)
+    except OSError as exc:  # a full disk or a vanished directory, mid-way
+        raise EnvironmentProblem(f"{what} {target}: writing failed ({exc.strerror or exc})") from None
     finally:
         if tmp.exists():
             tmp.unlink()

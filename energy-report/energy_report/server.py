@@ -1,9 +1,9 @@
 """Talking to Prometheus (or VictoriaMetrics) over its HTTP API, with one-line errors for every failure.
 
-Only three endpoints are used, all of them served by both engines: ``/api/v1/query`` (instant queries of
-range selectors return raw samples), ``/api/v1/series`` (which series exist in a window) and
-``/api/v1/labels`` is not needed. Credentials come from files, never from the command line, so they stay
-out of ``ps`` output and shell history; they never appear in an error message.
+Two endpoints are used, both served by every engine of the stack: ``/api/v1/query`` (instant queries of
+range selectors return raw samples) and ``/api/v1/series`` (which series exist in a window). Credentials
+come from files, never from the command line, so they stay out of ``ps`` output and shell history; they
+never appear in an error message.
 """
 
 from __future__ import annotations
@@ -51,6 +51,8 @@ class Connection:
             raise UsageError("--bearer-token-file and --username/--password-file exclude each other: give one")
         if self.password_file and not self.username:
             raise UsageError("--password-file needs --username")
+        if not self.timeout_s > 0:
+            raise UsageError(f"--timeout-s must be a positive number of seconds, got {self.timeout_s:g}")
         if bool(self.cert_file) != bool(self.key_file):
             raise UsageError("--cert-file and --key-file go together (client certificate and its key)")
         for option, path in (
@@ -64,7 +66,7 @@ class Connection:
                 raise UsageError(f"{option} {path}: file not found or not readable")
 
 
-def _read_secret(path: Path, option: str) -> str:
+def read_secret(path: Path, option: str) -> str:
     try:
         return path.read_text().strip("\r\n")
     except OSError as exc:
@@ -77,10 +79,10 @@ def session_for(conn: Connection) -> requests.Session:
     session = requests.Session()
     session.headers["User-Agent"] = f"energy-report/{__version__}"
     if conn.username:
-        password = _read_secret(conn.password_file, "--password-file") if conn.password_file else ""
+        password = read_secret(conn.password_file, "--password-file") if conn.password_file else ""
         session.auth = (conn.username, password)
     if conn.bearer_token_file:
-        token = _read_secret(conn.bearer_token_file, "--bearer-token-file")
+        token = read_secret(conn.bearer_token_file, "--bearer-token-file")
         session.headers["Authorization"] = f"Bearer {token}"
     if conn.cert_file and conn.key_file:
         session.cert = (str(conn.cert_file), str(conn.key_file))

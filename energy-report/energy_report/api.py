@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from energy_report import contract
+from energy_report.contract import SeriesKey
 from energy_report.errors import NoDataError, ReportError, UsageError
 from energy_report.progress import Progress
 from energy_report.record import WindowRecorder
@@ -38,13 +39,13 @@ def wait_for_data(
     grace_s: float = GRACE_S,
     clock: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
-) -> list[str]:
+) -> list[SeriesKey]:
     """Wait until every series matching in the window has a sample after ``end``, for at most ``wait_s``.
 
     Once some series have data past the end, the others get ``grace_s`` more: a client that stopped during
-    the window (or pushes far less often) should not hold up the report for the whole ``wait_s``. Returns
-    warnings for series that still had none (their tail becomes a gap). Raises NoDataError when no series
-    matches even after waiting.
+    the window (or pushes far less often) should not hold up the report for the whole ``wait_s``. Returns the
+    series that still had none (their tail becomes a gap). Raises NoDataError when no series matches even
+    after waiting.
     """
     progress = reporter.progress
     deadline = clock() + wait_s
@@ -68,11 +69,7 @@ def wait_for_data(
                 deadline = now + grace_s  # the others had their chance: wait a little more, not wait_s
             if now >= deadline:
                 progress.done()
-                return [
-                    f"{dict(k).get('host', '')}/{dict(k).get('zone', '')}: no sample after the end within "
-                    f"{now - end:.0f} s; the time after its last sample counts as a gap"
-                    for k in sorted(missing)
-                ]
+                return sorted(missing)
             progress.update(
                 f"energy-report: waiting for data past the end: {len(keys) - len(missing)}/{len(keys)} series "
                 f"({now - end:.0f} s of at most {wait_s:g} s)"
@@ -134,10 +131,16 @@ class EnergyWindow:
         server = PromServer(self.conn)
         try:
             reporter = Reporter(server, self.match, progress=self.progress, keep_power=self.keep_power)
-            warnings = wait_for_data(reporter, self.start, self.stop, self.wait_s, clock=self.clock)
+            late = set(wait_for_data(reporter, self.start, self.stop, self.wait_s, clock=self.clock))
             report = reporter.report(self.name, self.start, self.stop)
         finally:
             server.close()
+        warnings = [
+            f"{s.labels.get('host', '')}/{s.labels.get('zone', '')}: no sample after the end within the wait; "
+            "the time after its last sample counts as a gap"
+            for s in report.series
+            if s.identity() in late  # series that ended before the window are not in the report at all
+        ]
         report.warnings[:0] = warnings + (self._recorder.warnings if self._recorder else [])
         self.result = report
         return report

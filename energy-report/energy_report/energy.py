@@ -84,6 +84,7 @@ class SeriesEnergy:
     resets: int = 0
     peak_interval_watts: float | None = None
     sampling_interval_s: float | None = None
+    last_sample_t: float | None = None  # the series' newest sample seen (after the window when there is one)
     gaps: list[Gap] = field(default_factory=list)
 
     @property
@@ -137,6 +138,7 @@ class EnergyAccumulator:
             res.samples += 1
         prev = self._prev
         self._prev = (t, value)
+        res.last_sample_t = t if res.last_sample_t is None else max(res.last_sample_t, t)
         if prev is None:
             if t > self.start:
                 self._open_gap(self.start, min(t, self.end), NO_DATA_BEFORE)

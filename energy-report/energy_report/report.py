@@ -227,6 +227,8 @@ class Reporter:
         psys_hosts = {lbl.get("host", "") for lbl in labels if lbl.get("component") == "psys" and not lbl.get("scope")}
         for lbl, key in zip(labels, keys, strict=True):
             energy = accs[key].finish()
+            if energy.last_sample_t is None or energy.last_sample_t <= start:
+                continue  # the series ended before the window (the series API answers per chunk, not sample)
             power_key = contract.series_key({**lbl, "__name__": contract.power_name(lbl["__name__"])})
             peak = peaks.get(power_key, energy.peak_interval_watts)
             window.series.append(
@@ -241,6 +243,11 @@ class Reporter:
             if energy.covered_s == 0:
                 window.warnings.append(f"{_short_labels(lbl)}: no data covers the window")
         self.progress.done()
+        if not window.series:
+            raise NoDataError(
+                f"the window {format_time(start)} .. {format_time(end)} holds no data of "
+                f"{describe_matchers(self.matchers)}: the matching series ended before it started"
+            )
         return window
 
     def _progress(self, name: str, what: str, at_ms: int, lo_ms: int, hi_ms: int, count: int) -> None:

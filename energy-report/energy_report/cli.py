@@ -137,14 +137,19 @@ def build_parser() -> argparse.ArgumentParser:
     export = sub.add_parser(
         "export",
         help="write every raw sample of a window to CSV",
-        description="Write every raw sample of the matching energy and power series, exactly as stored, to CSV "
-        "(streamed in chunks: bounded memory for any window).",
+        description="Write every raw sample of the matching energy and power series (--all-metrics: every "
+        "metric of those clients), exactly as stored, to CSV (streamed in chunks: bounded memory for any window).",
         epilog=EPILOG,
         formatter_class=formatter,
     )
     export.add_argument("--start", metavar="T", required=True, help="window start")
     export.add_argument("--end", metavar="T", default=None, help="window end (default now)")
     export.add_argument("--csv", metavar="FILE", required=True, help="output file ('-' for standard output)")
+    export.add_argument(
+        "--all-metrics",
+        action="store_true",
+        help="every metric of the matching clients (<prefix>_*), not only energy and power",
+    )
     _common(export, report_outputs=False)
     return parser
 
@@ -234,7 +239,14 @@ def cmd_export(args: argparse.Namespace) -> int:
     progress = Progress(enabled=not args.quiet)
     try:
         result = export_csv(
-            server, args.match, start, end, args.csv, progress=progress, target_samples=args.chunk_samples
+            server,
+            args.match,
+            start,
+            end,
+            args.csv,
+            progress=progress,
+            target_samples=args.chunk_samples,
+            all_metrics=args.all_metrics,
         )
     finally:
         server.close()

@@ -1,9 +1,8 @@
 """``export``: every raw sample of the clients' series in a window, as stored, into CSV.
 
-The clients are found through the naming contract (their ``<prefix>_energy_joules_total`` counters matching
-``--match``); every metric of their prefixes is exported: energy and power, and whatever else a client
-publishes (the seed's ``_energy_uj``, a board's volts and amperes). ``__name__`` matchers in ``--match``
-narrow that, e.g. ``{__name__=~".+_(energy_joules_total|power_watts)"}`` for the contract's two metrics.
+By default the contract's two metrics of every matching client (``<prefix>_energy_joules_total`` and
+``<prefix>_power_watts``); with ``all_metrics`` every metric of those clients' prefixes (the seed's
+``_energy_uj``, a board's volts and amperes). ``__name__`` matchers in ``--match`` narrow either set.
 
 Rows are streamed chunk by chunk (see ``samples``), so memory stays bounded for any window: a chunk is
 written before the next one is asked for. Columns: ``timestamp`` (Unix seconds with the store's millisecond
@@ -36,10 +35,11 @@ class ExportResult:
     chunks: int
 
 
-def export_selector(prefixes: Sequence[str], matchers: Sequence[str]) -> str:
-    """Every metric of the clients' prefixes (``<prefix>_*``: energy, power, and whatever else they publish)."""
+def export_selector(prefixes: Sequence[str], matchers: Sequence[str], *, all_metrics: bool = False) -> str:
+    """The contract's two metrics of the clients' prefixes, or every ``<prefix>_*`` metric of theirs."""
     names = "|".join(sorted(set(prefixes)))
-    return "{" + ",".join([f'__name__=~"({names})_.+"', *matchers]) + "}"
+    suffixes = ".+" if all_metrics else f"({contract.ENERGY_SUFFIX[1:]}|{contract.POWER_SUFFIX[1:]})"
+    return "{" + ",".join([f'__name__=~"({names})_{suffixes}"', *matchers]) + "}"
 
 
 def export_csv(
@@ -51,6 +51,7 @@ def export_csv(
     *,
     progress: Progress | None = None,
     target_samples: int = DEFAULT_TARGET_SAMPLES,
+    all_metrics: bool = False,
 ) -> ExportResult:
     """Write the samples with ``start <= t <= end``; returns how many rows, series and queries it took.
 
@@ -61,7 +62,7 @@ def export_csv(
     labels_only, name_matchers = contract.split_name_matchers(contract.check_matchers(matchers, allow_name=True))
     reporter = Reporter(server, [f"{{{m}}}" for m in labels_only], progress=progress)
     prefixes = [contract.prefix_of(s["__name__"]) for s in reporter.discover(start, end)]
-    selector = export_selector(prefixes, [*labels_only, *name_matchers])
+    selector = export_selector(prefixes, [*labels_only, *name_matchers], all_metrics=all_metrics)
     found = server.series(selector, start, end)
     if not found:
         raise NoDataError(f"no series matches {selector} between {format_time(start)} and {format_time(end)}")

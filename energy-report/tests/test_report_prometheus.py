@@ -212,19 +212,25 @@ def test_export_writes_every_stored_sample_in_small_chunks(store, lab1, wait_sam
     out = tmp_path / "samples.csv"
     ran = run_report("export", *span, "--csv", str(out), "--chunk-samples", "100")
     assert ran.status == 0, ran.stderr
-    metrics = ("energy_joules_total", "power_watts", "energy_uj")  # every metric cpu-pyjoules publishes
-    expected = {f"{PREFIX}_{m}": count_stored(store, f"{PREFIX}_{m}", "lab-1", start, end) for m in metrics}
+    contract_metrics = ("energy_joules_total", "power_watts")
+    expected = {f"{PREFIX}_{m}": count_stored(store, f"{PREFIX}_{m}", "lab-1", start, end) for m in contract_metrics}
     rows = list(csv.DictReader(out.open()))
     assert Counter(r["metric"] for r in rows) == expected
-    assert len(rows) == sum(expected.values()) > 12 * 10 * 3 * len(ZONE_WATTS) * 0.8
+    assert len(rows) == sum(expected.values()) > 12 * 10 * 2 * len(ZONE_WATTS) * 0.8
     assert "queries" in ran.stderr and int(ran.stderr.split(" in ")[-1].split()[0]) > 10  # many small chunks
-    # __name__ matchers narrow the metrics: the contract's two
-    only = tmp_path / "contract.csv"
-    contract_only = '{__name__=~".+_(energy_joules_total|power_watts)"}'
-    ran = run_report("export", *span, "--csv", str(only), "--match", contract_only)
+    # --all-metrics: everything the client publishes under its prefix; __name__ matchers narrow a set
+    everything = tmp_path / "all.csv"
+    assert run_report("export", *span, "--csv", str(everything), "--all-metrics").status == 0
+    uj = f"{PREFIX}_energy_uj"
+    assert Counter(r["metric"] for r in csv.DictReader(everything.open())) == {
+        **expected,
+        uj: count_stored(store, uj, "lab-1", start, end),
+    }
+    only = tmp_path / "power.csv"
+    ran = run_report("export", *span, "--csv", str(only), "--match", '{__name__=~".+_power_watts"}')
     assert ran.status == 0, ran.stderr
     narrowed = Counter(r["metric"] for r in csv.DictReader(only.open()))
-    assert narrowed == {m: n for m, n in expected.items() if not m.endswith("_energy_uj")}
+    assert narrowed == {f"{PREFIX}_power_watts": expected[f"{PREFIX}_power_watts"]}
     # exactly the stored values: compare with the samples Prometheus returns for the same span
     stored = store.raw_samples(f'{PREFIX}_power_watts{{host="lab-1",zone="intel-rapl:0"}}', "2m")
     ((_, samples),) = stored.items()

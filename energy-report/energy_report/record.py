@@ -19,7 +19,7 @@ from base64 import b64encode
 from collections.abc import Callable
 from typing import Any
 
-from energy_report.errors import ServerError, UsageError
+from energy_report.errors import EnvironmentProblem, ServerError
 from energy_report.server import Connection, read_secret
 
 WINDOW_METRIC = "energy_report_window"
@@ -31,7 +31,7 @@ def _load_base_client() -> tuple[Any, Any, Any]:
         from monitoring_client.encoder import Encoder, SeriesSamples
         from monitoring_client.http_transport import HttpTransport
     except ImportError:
-        raise UsageError(
+        raise EnvironmentProblem(
             "--write-url needs the base client's encoder: pip install ./base-monitoring-client (from the repository)"
         ) from None
     return Encoder, SeriesSamples, HttpTransport

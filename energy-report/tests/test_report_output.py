@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import statistics
+import sys
 from pathlib import Path
 
 import pytest
@@ -141,3 +142,16 @@ def test_progress_is_quiet_at_first_then_rate_limited() -> None:
     assert stream.getvalue().splitlines() == ["step 1", "step 3"]
     Progress(enabled=False, stream=stream).update("hidden", force=True)
     assert "hidden" not in stream.getvalue()
+
+
+def test_recording_without_the_base_client_is_one_line_exit_3(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    monkeypatch.setitem(sys.modules, "monitoring_client.encoder", None)  # as if it were not installed
+    marker = tmp_path / "ran"
+    argv = ["measure", "--write-url", "http://127.0.0.1:9/api/v1/write", "--", "touch", str(marker)]
+    monkeypatch.setattr(cli.PromServer, "query", lambda self, promql, at: {})  # the server check passes
+    assert cli.main(argv) == 3
+    err = capsys.readouterr().err
+    assert "pip install ./base-monitoring-client" in err and len(err.strip().splitlines()) == 1
+    assert not marker.exists()

@@ -1,14 +1,15 @@
-"""Fixtures for energy-report's tests: real servers fed by the project's real client on fake hardware.
+"""Fixtures for energy-report's tests: real servers fed by the project's real clients on fake hardware.
 
-* ``power_clients``: ONE launcher for a fake RAPL tree of known watts (``cpu_pyjoules.fake_powercap``, in
-  its own process, on tmpfs) and a real ``monitoring-client`` with cpu-pyjoules pushing it to a server;
-  clients can be stopped and started again (a restart resets their joules counter, as in production).
-* ``victoria_metrics``: the real ``victoria-metrics`` binary on 127.0.0.1 (skips with a reason without it).
-* ``tls_material``: a CA and a server certificate for IP 127.0.0.1 made with ``openssl``, and a bcrypt hash
-  (python ``bcrypt``) for Prometheus's ``--web.config.file``.
+* ``power_clients``: a fake RAPL tree of known watts (``testkit.fake_rapl``) and the real
+  ``monitoring-client`` with cpu-pyjoules pushing it (``testkit.client``); a client can be stopped and
+  started again (a restart resets its joules counter, as in production);
+* ``victoria_metrics``: the real ``victoria-metrics`` binary on 127.0.0.1 (skips with a reason without it);
+* ``tls_material``: a CA, a server certificate for 127.0.0.1 and a bcrypt-protected user in a Prometheus web
+  config (``testkit.webconfig``);
+* ``store``: a real Prometheus shared by one module's tests (each test's data under its own host label);
 * ``run_report``: the ``energy-report`` command as a real process (exit status, stdout, stderr).
 
-Every process is started here and stopped by its PID. Helpers are reached through fixtures only.
+Every process is started by testkit and stopped by its PID. Helpers are reached through fixtures only.
 """
 
 from __future__ import annotations
@@ -19,17 +20,20 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
-from bench.processes import stop_process  # the repository's one stop-by-PID routine (testkit's, once unified)
+from testkit.client import MonitoringClient
+from testkit.fake_rapl import FakeRaplTree
 from testkit.ports import free_port
+from testkit.process import ManagedProcess
 from testkit.prometheus import PrometheusServer, find_prometheus
-from testkit.wait import GiveUp, wait_until
+from testkit.wait import wait_until
+from testkit.webconfig import issue_cert, make_ca, write_web_config
 
 REPO = Path(__file__).resolve().parents[2]
 CPU_IMPL = REPO / "cpu-pyjoules" / "monitor_impl.py"
@@ -52,75 +56,41 @@ def instant(url: str, promql: str, at: float | None = None, session: requests.Se
     return list(body["data"]["result"])
 
 
-@dataclass
 class PowerClient:
-    """A fake tree at known watts and the real client pushing it: ``start``, ``stop_client``, ``start_client``."""
+    """A fake tree at known watts and the real client pushing it: ``stop_client``, ``start_client``."""
 
-    workdir: Path
-    tree_root: Path
-    write_url: str
-    host: str
-    extra_env: Mapping[str, str] = field(default_factory=dict)
-    tree: subprocess.Popen[bytes] | None = None
-    client: subprocess.Popen[bytes] | None = None
-    starts: int = 0
-    pushing_since: float = 0.0  # set by the tests once the first samples are stored
-
-    def start(self) -> PowerClient:
-        log = open(self.workdir / f"{self.host}-tree.log", "ab")  # noqa: SIM115 - handed to the child
-        watts = ",".join(f"{k}={v:g}" for k, v in WATTS.items())
-        cmd = [sys.executable, "-m", "cpu_pyjoules.fake_powercap", str(self.tree_root), "--watts", watts]
-        self.tree = subprocess.Popen([*cmd, "--psys", f"{PSYS_W:g}"], stdout=log, stderr=log)
-        log.close()
-        log_path = self.workdir / f"{self.host}-tree.log"
-
-        def running() -> bool:
-            if self.tree is not None and self.tree.poll() is not None:
-                raise GiveUp(f"fake powercap exited: {log_path.read_text()}")
-            return "advancing counters" in log_path.read_text()
-
-        wait_until(running, timeout=60, interval=0.1, message="fake powercap tree running")
-        return self.start_client()
-
-    def env(self) -> dict[str, str]:
-        env = dict(os.environ)
-        for name in ("SERVICE_LABEL", "METRIC_PREFIX", "MAX_ZONE_POWER_W", "SPOOL_DIR", "HEALTH_PORT"):
-            env.pop(name, None)
+    def __init__(self, workdir: Path, tree_root: Path, write_url: str, host: str, extra_env: Mapping[str, str]):
+        self.host = host
+        self.pushing_since = 0.0  # set by the tests once the first samples are stored
+        self.tree = FakeRaplTree(tree_root, WATTS, workdir / f"{host}-tree.log", psys_watts=PSYS_W)
+        env = {k: v for k, v in os.environ.items() if k not in ("SERVICE_LABEL", "METRIC_PREFIX", "SPOOL_DIR")}
         env.update(
             MONITOR_IMPL=str(CPU_IMPL),
-            POWERCAP_ROOT=str(self.tree_root),
-            REMOTE_WRITE_URL=self.write_url,
+            POWERCAP_ROOT=str(tree_root),
+            REMOTE_WRITE_URL=write_url,
             SCRAPE_INTERVAL_S="0.1",
             PUSH_INTERVAL_S="0.5",
-            HOST_LABEL=self.host,
+            HOST_LABEL=host,
             LOG_LEVEL="WARNING",
+            **extra_env,
         )
-        env.update(self.extra_env)
-        return env
+        self.client = MonitoringClient(env, workdir / f"{host}-client.log", name=f"client {host}", cwd=workdir)
 
-    def start_client(self) -> PowerClient:
-        assert self.client is None or self.client.poll() is not None, "client already running"
-        self.starts += 1
-        log = open(self.workdir / f"{self.host}-client-{self.starts}.log", "ab")  # noqa: SIM115
-        self.client = subprocess.Popen(
-            [sys.executable, "-m", "monitoring_client"], env=self.env(), stdout=log, stderr=log, cwd=self.workdir
-        )
-        log.close()
+    def start(self) -> PowerClient:
+        self.tree.start()
+        self.client.start()
         return self
 
-    def stop_client(self) -> int:
-        assert self.client is not None
-        status = stop_process(self.client)
-        return status
+    def stop_client(self) -> int | None:
+        return self.client.stop(must_exit=True)
 
-    def client_log(self) -> str:
-        return "\n".join(p.read_text(errors="replace") for p in sorted(self.workdir.glob(f"{self.host}-client-*.log")))
+    def start_client(self) -> PowerClient:
+        self.client.start()
+        return self
 
     def close(self) -> None:
-        if self.client is not None:
-            stop_process(self.client)
-        if self.tree is not None:
-            stop_process(self.tree)
+        self.client.stop()
+        self.tree.stop()
 
 
 @pytest.fixture(scope="module")
@@ -200,16 +170,14 @@ def run_report() -> Callable[..., Ran]:
     return run
 
 
-class VictoriaMetrics:
+class VictoriaMetrics(ManagedProcess):
     """The real single-node VictoriaMetrics on a free loopback port, its own data directory."""
 
     def __init__(self, workdir: Path, binary: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.write_url = f"{self.url}/api/v1/write"
-        self.workdir = workdir
-        self.log = workdir / "victoria-metrics.log"
-        args = [
+        argv = [
             binary,
             f"-httpListenAddr=127.0.0.1:{self.port}",
             f"-storageDataPath={workdir / 'data'}",
@@ -217,22 +185,17 @@ class VictoriaMetrics:
             "-search.latencyOffset=0s",  # show just-written samples at once (the default hides the last 30 s)
             "-search.disableCache",
         ]
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(args, stdout=log, stderr=log, start_new_session=True)
+        super().__init__(argv, workdir / "victoria-metrics.log", name="victoria-metrics")
 
-        def ready() -> bool:
-            if self.proc.poll() is not None:
-                raise GiveUp(f"victoria-metrics exited: {self.log.read_text()[-2000:]}")
-            return requests.get(f"{self.url}/health", timeout=1).status_code == 200
-
-        wait_until(ready, timeout=60, interval=0.1, message=f"victoria-metrics ready on {self.url}")
+    def start(self) -> VictoriaMetrics:
+        super().start()
+        health = f"{self.url}/health"
+        self.wait_ready(lambda: requests.get(health, timeout=1).status_code == 200, 60, "ready", interval=0.1)
+        return self
 
     def flush(self) -> None:
         """Make everything written so far searchable at once."""
         requests.get(f"{self.url}/internal/force_flush", timeout=10)
-
-    def stop(self) -> None:
-        stop_process(self.proc)
 
 
 @pytest.fixture(scope="module")
@@ -240,19 +203,13 @@ def victoria_metrics(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Victo
     binary = os.environ.get("VICTORIA_METRICS_BIN") or shutil.which("victoria-metrics")
     if binary is None:
         pytest.skip("victoria-metrics not found: ./run-tests.sh installs it (apt-get install victoria-metrics)")
-    workdir = tmp_path_factory.mktemp("vm")
-    server = VictoriaMetrics(workdir, binary)
-    try:
+    with VictoriaMetrics(tmp_path_factory.mktemp("vm"), binary) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @dataclass
 class TlsMaterial:
     ca: Path
-    cert: Path
-    key: Path
     username: str
     password: str
     password_file: Path
@@ -261,33 +218,16 @@ class TlsMaterial:
 
 @pytest.fixture(scope="module")
 def tls_material(tmp_path_factory: pytest.TempPathFactory) -> TlsMaterial:
-    """CA + server certificate (subjectAltName IP:127.0.0.1) by openssl; a bcrypt-protected user."""
-    bcrypt = pytest.importorskip("bcrypt", reason="python bcrypt missing: ./run-tests.sh installs it")
+    """A CA, a server certificate for 127.0.0.1 and a bcrypt-protected user, in a Prometheus web config."""
+    pytest.importorskip("bcrypt", reason="python bcrypt missing: ./run-tests.sh installs it")
     if shutil.which("openssl") is None:
-        pytest.skip("openssl not found (apt-get install openssl)")
+        pytest.skip("openssl not found: ./run-tests.sh installs it (apt-get install openssl)")
     d = tmp_path_factory.mktemp("tls")
-
-    def ossl(*args: str) -> None:
-        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=d, timeout=60)
-
-    ossl(*"req -x509 -newkey rsa:2048 -nodes -days 2 -keyout ca.key -out ca.pem".split(), "-subj", "/CN=test CA")
-    ossl(*"req -newkey rsa:2048 -nodes -keyout server.key -out server.csr".split(), "-subj", "/CN=127.0.0.1")
-    (d / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
-    ossl(*"x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile san.ext".split(),
-         "-out", "server.pem")  # fmt: skip
-    username = "reporter"
-    password = os.urandom(12).hex()  # made per test run: no password lives in the repository
-    hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=10)).decode()
+    ca = make_ca(d)
+    username, password = "reporter", os.urandom(12).hex()  # made per run: no password lives in the repository
     (d / "password").write_text(password + "\n")
-    web = d / "web.yml"
-    web.write_text(
-        "tls_server_config:\n"
-        f"  cert_file: {d / 'server.pem'}\n"
-        f"  key_file: {d / 'server.key'}\n"
-        "basic_auth_users:\n"
-        f"  {username}: {hashed}\n"
-    )
-    return TlsMaterial(d / "ca.pem", d / "server.pem", d / "server.key", username, password, d / "password", web)
+    web = write_web_config(d / "web.yml", users={username: password}, tls=issue_cert(ca, d, "server"))
+    return TlsMaterial(ca.cert, username, password, d / "password", web)
 
 
 @pytest.fixture(scope="module")

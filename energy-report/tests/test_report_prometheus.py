@@ -122,7 +122,7 @@ def test_window_with_a_client_restart_sums_segments_and_estimates_the_gap(
     wait_samples(store.url, host, time.time())  # the window starts while the client is pushing
     start = time.time()
     wait_samples(store.url, host, start + 3)
-    assert client.stop_client() == 0
+    assert client.stop_client() == 0  # a clean stop: what it held was sent
     time.sleep(3)  # the client is down for (at least) this long: the gap the report must show
     client.start_client()
     wait_samples(store.url, host, time.time() + 3)

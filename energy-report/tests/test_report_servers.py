@@ -101,12 +101,8 @@ def tls_host(tls_store, tls_material, power_clients, wait_samples):
     """The real client pushing over TLS with basic auth (credentials in its URL, CA through SSL_CERT_FILE)."""
     url = with_credentials(tls_store.write_url, tls_material.username, tls_material.password)
     power_clients(url, "tls-host", SSL_CERT_FILE=str(tls_material.ca))
-    session = requests.Session()
-    session.verify = str(tls_material.ca)
-    session.trust_env = False  # REQUESTS_CA_BUNDLE would override verify
-    session.auth = (tls_material.username, tls_material.password)
-    wait_samples(tls_store.url, "tls-host", time.time(), session=session)
-    return session
+    wait_samples(tls_store.url, "tls-host", time.time(), session=tls_store.session)
+    return tls_store.session
 
 
 def test_tls_and_basic_auth_options_and_their_errors(

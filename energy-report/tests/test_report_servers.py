@@ -23,7 +23,7 @@ pytestmark = pytest.mark.integration
 
 PREFIX = "pyjoules_remote_write"
 ZONE_WATTS = {"intel-rapl:0": 25.0, "intel-rapl:0:0": 15.0, "intel-rapl:0:1": 4.0, "intel-rapl:1": 40.0}
-REL = 0.005
+REL_SHORT = 0.01  # windows of 3-5 s: see test_report_prometheus.py for why not 0.5 %
 
 
 def vm_ready(vm, host: str, after: float) -> bool:
@@ -53,8 +53,10 @@ def test_window_and_export_against_victoria_metrics(victoria_metrics, power_clie
     zones = {s["zone"]: s for s in doc["series"]}
     assert set(zones) == set(ZONE_WATTS)
     for zone, watts in ZONE_WATTS.items():
-        assert zones[zone]["joules"] == pytest.approx(watts * 5, rel=REL), zone
-        assert zones[zone]["coverage"] == pytest.approx(1.0) and zones[zone]["gaps"] == []
+        assert zones[zone]["joules"] == pytest.approx(watts * 5, rel=REL_SHORT), zone
+        # a loaded machine may delay a tick or two: such an interval is listed, but the counter measured it
+        assert zones[zone]["coverage"] == pytest.approx(1.0) and zones[zone]["joules_estimated_gaps"] == 0
+        assert all(g["measured"] for g in zones[zone]["gaps"])
 
     out = tmp_path / "vm.csv"
     ran = run_report(
@@ -116,7 +118,7 @@ def test_tls_and_basic_auth_options_and_their_errors(
     ran = run_report(*window, *auth, "--ca-file", str(tls_material.ca))
     assert ran.status == 0, ran.stderr
     zones = {s["zone"]: s for s in json.loads(ran.stdout)["series"]}
-    assert zones["intel-rapl:0"]["joules"] == pytest.approx(25.0 * 4, rel=REL)
+    assert zones["intel-rapl:0"]["joules"] == pytest.approx(25.0 * 4, rel=REL_SHORT)
     # the same through the environment
     env = {
         "PROMETHEUS_URL": tls_store.url,
@@ -158,7 +160,7 @@ def test_energy_window_api_over_tls_returns_the_report_objects(tls_store, tls_ma
     seconds = report.end - report.start
     zones = {s.labels["zone"]: s for s in report.series}
     for zone, watts in ZONE_WATTS.items():
-        assert zones[zone].energy.joules == pytest.approx(watts * seconds, rel=REL), zone
+        assert zones[zone].energy.joules == pytest.approx(watts * seconds, rel=REL_SHORT), zone
     again = EnergyWindow("again", prometheus=conn, match=['{host="tls-host"}']).begin()
     wait_until(lambda: time.time() - (again.start or 0) >= 1, timeout=10, interval=0.05, message="1 s phase")
     second = again.end()

@@ -30,15 +30,10 @@ def test_board_rails_and_a_total_that_counts_the_input_rail_only(
 ):
     power_clients(store.write_url, "cpu-box")
     board = jetson_fake.FakeJetson(tmp_path / "sys", "orin-nx", RAILS).build()
-    env = {k: v for k, v in os.environ.items() if k not in ("JETSON_SYSFS_ROOT", "METRIC_PREFIX", "SERVICE_LABEL")}
-    env.update(
-        MONITOR_IMPL=str(IMPL),
-        JETSON_SYSFS_ROOT=str(board.root),
-        REMOTE_WRITE_URL=store.write_url,
-        SCRAPE_INTERVAL_S="0.1",
-        PUSH_INTERVAL_S="0.5",
-        HOST_LABEL="orin",
-    )
+    settings = {"MONITOR_IMPL": IMPL, "JETSON_SYSFS_ROOT": board.root, "REMOTE_WRITE_URL": store.write_url}
+    settings.update(SCRAPE_INTERVAL_S="0.1", PUSH_INTERVAL_S="0.5", HOST_LABEL="orin")
+    env = {k: v for k, v in os.environ.items() if k not in ("METRIC_PREFIX", "SERVICE_LABEL")}
+    env.update((name, str(value)) for name, value in settings.items())
     with MonitoringClient(env, tmp_path / "jetson.log", name="jetson client") as client:
 
         def stored_after(after: float) -> bool:

@@ -7,9 +7,9 @@
 #
 # What it installs, and only when missing:
 #   - system packages (as root, through apt-get): prometheus (real server for integration tests, promtool
-#     for the alerting rules), docker.io + docker-compose + debootstrap (end-to-end stack test), apparmor
-#     (profile syntax check); without root it installs nothing system-wide and the tests that need those
-#     tools skip with a reason;
+#     for the alerting rules), victoria-metrics and openssl (energy-report's compatibility and TLS tests),
+#     docker.io + docker-compose + debootstrap (end-to-end stack test), apparmor (profile syntax check);
+#     without root it installs nothing system-wide and the tests that need those tools skip with a reason;
 #   - a virtual environment in .venv with every package of PACKAGES (editable) and the test requirements.
 #
 # Checks, before pytest, each failing the run on any finding: `ruff check .` and `ruff format --check .`
@@ -21,12 +21,14 @@ cd "$(dirname "$0")"
 # The repository's Python packages: one directory each, with a pyproject.toml and its importable package
 # either directly inside (flat layout) or under src/. A new package is one more word here (and its tests in
 # pytest.ini's testpaths).
-PACKAGES=(base-monitoring-client cpu-pyjoules gpu-nvml jetson-ina3221 testkit)
+PACKAGES=(base-monitoring-client cpu-pyjoules gpu-nvml jetson-ina3221 energy-report testkit)
 
 log() { printf '[run-tests] %s\n' "$*"; }
 
 need_pkgs=()
 command -v prometheus >/dev/null 2>&1 || need_pkgs+=(prometheus)
+command -v victoria-metrics >/dev/null 2>&1 || need_pkgs+=(victoria-metrics)
+command -v openssl >/dev/null 2>&1 || need_pkgs+=(openssl)
 command -v dockerd >/dev/null 2>&1 || need_pkgs+=(docker.io)
 command -v docker-compose >/dev/null 2>&1 || docker compose version >/dev/null 2>&1 || need_pkgs+=(docker-compose)
 command -v debootstrap >/dev/null 2>&1 || need_pkgs+=(debootstrap)

@@ -12,6 +12,7 @@ from halves import drain, run_halves
 
 from cpu_pyjoules.pipeline import DROPPED, END, HELD_BACK, Collector, Processor, ZoneSetup
 from cpu_pyjoules.rapl_discovery import RaplZone
+from cpu_pyjoules.sampling import ReadingBatches
 from cpu_pyjoules.settings import Settings
 from monitoring_client.errors import EnvironmentProblem
 
@@ -116,7 +117,8 @@ def test_collector_queues_setup_readings_and_end(make_tree):
     assert isinstance(items[0], ZoneSetup)
     assert [z.zone_id for z in items[0].zones] == ["intel-rapl:0", "intel-rapl:0:0", "intel-rapl:0:1"]
     assert items[-1] is END
-    readings = items[1:-1]
+    assert all(type(batch) is list for batch in items[1:-1])  # readings travel in batches
+    readings = [r for batch in items[1:-1] for r in batch]
     assert len(readings) == collector.samples
     starts = [z.initial_uj for z in fake.zones.values()]
     for _t_ns, _wall_ms, values in readings:
@@ -157,3 +159,31 @@ def test_collector_and_processor_on_a_wrapping_tree(make_tree):
         assert duration_s > 1
         assert sum(energy) / 1e6 / duration_s == pytest.approx(fz.watts, rel=0.02)
     assert processor.warnings.total(DROPPED) == 0
+
+
+def test_processor_takes_batches_of_readings_like_single_ones():
+    zones = (zone("intel-rapl:0", "package-0"),)
+    readings = [(0, 1_000, [0]), (100 * MS, 1_100, [2_500_000]), (200 * MS, 1_200, [5_000_000])]
+    single = [ZoneSetup(zones), *readings, END]
+    batched = [ZoneSetup(zones), readings[:2], readings[2:], END]
+    assert run_processor(batched)[0] == run_processor(single)[0]
+    assert len(run_processor(batched)[0]) == 2 * 3
+
+
+def test_reading_batches_put_once_per_period_or_when_full_and_on_flush():
+    now = [0]
+    puts = []
+    batches = ReadingBatches(puts.append, period_s=1.0, max_readings=3, clock_ns=lambda: now[0])
+    batches((100 * MS, 1, [1]))
+    batches((200 * MS, 2, [2]))
+    assert puts == [] and batches.count == 2
+    now[0] = 1_000 * MS
+    batches((1_000 * MS, 3, [3]))  # the period is over: all three go; the next period runs from now
+    assert [len(b) for b in puts] == [3]
+    for i in range(4):
+        batches((1_100 * MS + i, 4 + i, [i]))  # full after three
+    assert [len(b) for b in puts] == [3, 3]
+    batches.flush()
+    batches.flush()  # nothing left: no empty list
+    assert [len(b) for b in puts] == [3, 3, 1]
+    assert batches.count == 7 == sum(len(b) for b in puts)

@@ -145,6 +145,7 @@ class Pipeline:
         self._groups: dict[SeriesKey, SeriesSamples] = {}
         self._pending = 0
         self._last_self_ts = 0
+        self._self_keys: dict[tuple[str, tuple[tuple[str, str], ...]], SeriesKey | None] = {}
         self._threads: dict[str, threading.Thread] = {}
         self.health_server: HealthServer | None = None
 
@@ -365,8 +366,13 @@ class Pipeline:
         ts = max(int(self._wall() * 1000), self._last_self_ts + 1)
         self._last_self_ts = ts
         groups: dict[SeriesKey, SeriesSamples] = {}
+        keys = self._self_keys  # the same few dozen series every time: validate and sort their labels once
         for name, labels, value in self.metrics.samples():
-            key = self.normalizer.series_key(name, labels)
+            cache_key = (name, tuple(labels.items()))
+            if cache_key in keys:
+                key = keys[cache_key]
+            else:
+                key = keys[cache_key] = self.normalizer.series_key(name, labels)
             if key is not None and self.guard.accept(key, ts):
                 groups[key] = SeriesSamples([ts], [value])
         return groups

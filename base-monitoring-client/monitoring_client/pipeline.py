@@ -21,9 +21,8 @@ import threading
 import time
 from collections.abc import Callable
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import requests
 from prometheus_client import CollectorRegistry
 
 from monitoring_client.config import Config
@@ -39,6 +38,9 @@ from monitoring_client.self_metrics import SelfMetrics
 from monitoring_client.send_buffer import DropListener, MemoryStore, PayloadStore
 from monitoring_client.sender import Sender, redact_url
 from monitoring_client.spool import Spool, SpoolCollector, SpoolStore
+
+if TYPE_CHECKING:
+    import requests
 
 log = logging.getLogger(__name__)
 

@@ -33,6 +33,8 @@ class RaplReader:
     def __init__(self, paths: Sequence[Path], opener: Callable[..., int] = os.open) -> None:
         self.paths = [Path(p) for p in paths]
         self._fds: list[int] = []
+        self._sizes = [_READ_SIZE] * len(self.paths)
+        self._offsets = [0] * len(self.paths)
         try:
             for path in self.paths:
                 try:
@@ -55,9 +57,8 @@ class RaplReader:
 
         Raises ``EnvironmentProblem`` if a counter stops being readable, ``CounterGlitch`` on unparsable text.
         """
-        pread = os.pread
-        try:
-            return [int(pread(fd, _READ_SIZE, 0)) for fd in self._fds]
+        try:  # map, not a comprehension: no Python frame per call
+            return list(map(int, map(os.pread, self._fds, self._sizes, self._offsets)))
         except OSError:
             raise self._diagnose() from None
         except ValueError as exc:

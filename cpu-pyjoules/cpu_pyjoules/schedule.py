@@ -48,31 +48,32 @@ class AbsoluteSchedule:
         assert self.start is not None, "schedule not started"
         return self.start + k * self.interval_s
 
-    def _default_wait(self, stop_event: threading.Event) -> Callable[[float], bool]:
-        sleep, is_set, event_wait, short = time.sleep, stop_event.is_set, stop_event.wait, self.SHORT_WAIT_S
-
-        def wait(seconds: float) -> bool:
-            if seconds <= short:
-                sleep(seconds)
-                return is_set()
-            return event_wait(seconds)
-
-        return wait
-
     def ticks(self, stop_event: threading.Event) -> Iterator[int]:
-        """Run the schedule: the first tick is due immediately; returns once ``stop_event`` is set."""
+        """Run the schedule: the first tick is due immediately; returns once ``stop_event`` is set.
+
+        Runs on every tick at the sampling rate, so the default wait is inlined rather than a call.
+        """
         clock = self.clock
-        wait = self.wait or self._default_wait(stop_event)
+        custom_wait = self.wait
+        sleep, is_set, event_wait, short = time.sleep, stop_event.is_set, stop_event.wait, self.SHORT_WAIT_S
         interval = self.interval_s
         start = self.start = clock()
         k = 0
-        while not stop_event.is_set():
+        while not is_set():
             due = start + k * interval
             now = clock()
-            if now < due:
-                if wait(due - now):
+            while now < due:  # a wait may end a little early: wait again for the rest
+                seconds = due - now
+                if custom_wait is not None:
+                    if custom_wait(seconds):
+                        return
+                elif seconds <= short:
+                    sleep(seconds)
+                    if is_set():
+                        return
+                elif event_wait(seconds):
                     return
-                continue  # re-check: a wait may end a little early
+                now = clock()
             behind = int((now - due) // interval)
             if behind > 0:
                 # Ticks k .. k+behind-1 are all past; run only the latest one that is due.

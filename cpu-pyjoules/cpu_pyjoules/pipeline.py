@@ -178,9 +178,9 @@ class Processor:
 
     def __init__(self, settings: Settings, *, drain_grace_s: float = 2.0, clock: Callable[[], float] = time.monotonic):
         self.settings = settings
-        # Longest wait for the next batch before looking at the stop event again (the collector's END
-        # normally ends the wait at once).
-        self.idle_wait_s = 1.0
+        # Longest wait for the next batch before looking at the stop event again. Batches come every
+        # second, and after the collector's END this thread waits on the stop event itself.
+        self.idle_wait_s = 5.0
         self.drain_grace_s = drain_grace_s
         self.clock = clock
         self.zones: tuple[RaplZone, ...] = ()
@@ -204,6 +204,9 @@ class Processor:
             stopping = stop_event.is_set()
             if stopping and stop_seen_at is None:
                 stop_seen_at = self.clock()
+            if ended and not stopping:  # the collector has returned: nothing comes before the stop
+                stop_event.wait(self.idle_wait_s)
+                continue
             batch: list[Any] = []
             try:
                 batch.append(get(timeout=0.05 if stopping else self.idle_wait_s))

@@ -187,3 +187,17 @@ def test_reading_batches_put_once_per_period_or_when_full_and_on_flush():
     batches.flush()  # nothing left: no empty list
     assert [len(b) for b in puts] == [3, 3, 1]
     assert batches.count == 7 == sum(len(b) for b in puts)
+
+
+def test_processor_returns_on_stop_after_end_without_waiting_for_a_batch():
+    in_q, out_q, stop = queue.Queue(), queue.Queue(), threading.Event()
+    processor = Processor(Settings())
+    processor.idle_wait_s = 600  # a wait for the next batch would outlast the test
+    for item in (ZoneSetup((zone("intel-rapl:0", "package-0"),)), [(0, 1, [0]), (100 * MS, 2, [100])], END):
+        in_q.put(item)
+    thread = threading.Thread(target=processor.run, args=(in_q, out_q, stop))
+    thread.start()
+    wait_until(lambda: processor.records_out == 3, timeout=10, message="the batch processed")
+    stop.set()
+    thread.join(timeout=20)
+    assert not thread.is_alive()

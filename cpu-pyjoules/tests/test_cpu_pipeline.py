@@ -15,6 +15,7 @@ from cpu_pyjoules.rapl_discovery import RaplZone
 from cpu_pyjoules.sampling import ReadingBatches
 from cpu_pyjoules.settings import Settings
 from monitoring_client.errors import EnvironmentProblem
+from testkit.wait import wait_until
 
 MS = 1_000_000
 PREFIX = "pyjoules_remote_write"

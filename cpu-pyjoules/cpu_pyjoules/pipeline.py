@@ -3,7 +3,7 @@
 The collector runs on the sampling schedule and does as little as possible per tick: one ``pread`` per zone,
 a monotonic clock read before and after them (the reading is stamped with the midpoint; a read that was
 preempted is redone), a wall-clock read, and an append of ``(monotonic_ns, wall_ms, [raw counters])`` to a
-list that goes on the queue once a second (:class:`~cpu_pyjoules.sampling.ReadingBatches`): a put per tick
+list that goes on the queue once a second (:class:`~monitoring_client.device_loop.ReadingBatches`): a put per tick
 would wake the processor on every tick. Everything that can wait (wrap correction, plausibility, power,
 record dicts) happens in the processor, so a slow moment there never delays a sample.
 
@@ -27,10 +27,11 @@ from cpu_pyjoules.rapl_discovery import RaplZone, discover_zones
 from cpu_pyjoules.rapl_reader import RaplReader
 from cpu_pyjoules.records import Record, RecordBuilder
 from cpu_pyjoules.sampler_process import SamplerProcess, use_process
-from cpu_pyjoules.sampling import RawReading, ReadingBatches, sample_ticks
+from cpu_pyjoules.sampling import RawReading, sample_ticks
 from cpu_pyjoules.schedule import AbsoluteSchedule
 from cpu_pyjoules.settings import Settings
 from cpu_pyjoules.wraparound import CounterTracker
+from monitoring_client.device_loop import ReadingBatches
 from monitoring_client.errors import EnvironmentProblem
 from monitoring_client.ratelimited_log import RateLimitedLog
 

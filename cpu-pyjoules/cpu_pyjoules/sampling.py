@@ -18,9 +18,6 @@ from monitoring_client.ratelimited_log import RateLimitedLog
 
 RawReading = tuple[int, int, list[int]]  # (monotonic ns, wall-clock ms, counters in zone order)
 
-# Readings are handed on in batches: one queue put per this many seconds (or BATCH_READINGS readings).
-BATCH_S = 1.0
-BATCH_READINGS = 512
 
 # Kinds of rate-limited log lines (keys of RateLimitedLog, also the words of its periodic summaries).
 GLITCH = "unparsable counter readings"
@@ -74,45 +71,3 @@ def sample_ticks(
         warnings.report(LATE, f"{missed} sampling tick(s) skipped because the sampler ran late", missed)
 
     schedule.run(stop_event, tick, skipped)
-
-
-class ReadingBatches:
-    """The ``emit`` of :func:`sample_ticks` that hands readings on as lists, not one by one.
-
-    A queue put wakes the thread waiting on the queue, and waking a thread costs more CPU than reading the
-    counters: one list per ``period_s`` (or per ``max_readings``) makes the consumer wake about once a
-    second whatever the sampling rate, and the sampler's own tick an append. Call :meth:`flush` when
-    sampling ends, so the last readings are not left behind.
-    """
-
-    __slots__ = ("_put", "_period_ns", "_max", "_clock_ns", "_due_ns", "batch", "count")
-
-    def __init__(
-        self,
-        put: Callable[[list[RawReading]], object],
-        period_s: float = BATCH_S,
-        max_readings: int = BATCH_READINGS,
-        *,
-        clock_ns: Callable[[], int] = time.monotonic_ns,
-    ) -> None:
-        self._put = put
-        self._period_ns = int(period_s * 1e9)
-        self._max = max_readings
-        self._clock_ns = clock_ns
-        self._due_ns = clock_ns() + self._period_ns
-        self.batch: list[RawReading] = []
-        self.count = 0  # readings emitted so far (handed on or still in the batch)
-
-    def __call__(self, reading: RawReading) -> None:
-        batch = self.batch
-        batch.append(reading)
-        self.count += 1
-        if reading[0] >= self._due_ns or len(batch) >= self._max:
-            self.flush()
-
-    def flush(self) -> None:
-        """Hand on what is batched (nothing when empty) and start the next period."""
-        if self.batch:
-            batch, self.batch = self.batch, []
-            self._put(batch)
-        self._due_ns = self._clock_ns() + self._period_ns

@@ -12,7 +12,6 @@ from halves import drain, run_halves
 
 from cpu_pyjoules.pipeline import DROPPED, END, HELD_BACK, Collector, Processor, ZoneSetup
 from cpu_pyjoules.rapl_discovery import RaplZone
-from cpu_pyjoules.sampling import ReadingBatches
 from cpu_pyjoules.settings import Settings
 from monitoring_client.errors import EnvironmentProblem
 from testkit.wait import wait_until
@@ -169,25 +168,6 @@ def test_processor_takes_batches_of_readings_like_single_ones():
     batched = [ZoneSetup(zones), readings[:2], readings[2:], END]
     assert run_processor(batched)[0] == run_processor(single)[0]
     assert len(run_processor(batched)[0]) == 2 * 3
-
-
-def test_reading_batches_put_once_per_period_or_when_full_and_on_flush():
-    now = [0]
-    puts = []
-    batches = ReadingBatches(puts.append, period_s=1.0, max_readings=3, clock_ns=lambda: now[0])
-    batches((100 * MS, 1, [1]))
-    batches((200 * MS, 2, [2]))
-    assert puts == [] and batches.count == 2
-    now[0] = 1_000 * MS
-    batches((1_000 * MS, 3, [3]))  # the period is over: all three go; the next period runs from now
-    assert [len(b) for b in puts] == [3]
-    for i in range(4):
-        batches((1_100 * MS + i, 4 + i, [i]))  # full after three
-    assert [len(b) for b in puts] == [3, 3]
-    batches.flush()
-    batches.flush()  # nothing left: no empty list
-    assert [len(b) for b in puts] == [3, 3, 1]
-    assert batches.count == 7 == sum(len(b) for b in puts)
 
 
 def test_processor_returns_on_stop_after_end_without_waiting_for_a_batch():

@@ -39,9 +39,9 @@ class Plan:
     mode: str
     encoder_budget_s: float
     cpu_rates: tuple[float, ...]
-    cpu_methods: tuple[str, ...]
     cpu_warmup_s: float
     cpu_window_s: float
+    cpu_repeats: int  # windows per rate (the tables give median, min and max)
     sched_rates: tuple[float, ...]
     sched_seconds: float
     sched_skip_s: float
@@ -61,9 +61,9 @@ FULL = Plan(
     mode="full",
     encoder_budget_s=2.0,
     cpu_rates=(10, 100, 1000),
-    cpu_methods=("ours", "seed", "seed-once"),
     cpu_warmup_s=5,
-    cpu_window_s=20,
+    cpu_window_s=40,
+    cpu_repeats=3,
     sched_rates=(100, 1000),
     sched_seconds=60,
     sched_skip_s=2,
@@ -80,8 +80,9 @@ PLANS = {
         FULL,
         mode="quick",
         encoder_budget_s=0.5,
-        cpu_warmup_s=2,
-        cpu_window_s=5,
+        cpu_warmup_s=3,
+        cpu_window_s=10,
+        cpu_repeats=2,
         sched_seconds=10,
         sched_skip_s=1,
         fleet_sizes=(10, 50),
@@ -96,9 +97,9 @@ PLANS = {
         mode="smoke",
         encoder_budget_s=0.1,
         cpu_rates=(100,),
-        cpu_methods=("ours", "seed"),
         cpu_warmup_s=0.3,
         cpu_window_s=0.7,
+        cpu_repeats=1,
         sched_rates=(100,),
         sched_seconds=0.8,
         sched_skip_s=0.2,

@@ -8,8 +8,9 @@ file) and wraps the queues the base client hands it:
 
 * ``get_power``'s output queue: the time of every ``put`` and the item's type name. The time is the
   collector's own monotonic clock reading when the item carries one, as cpu-pyjoules's raw readings do
-  (a tuple whose first element is ``time.monotonic_ns()`` taken at the tick, before the counters are
-  read); otherwise the time of the ``put`` (the seed's method puts once per tick, after its measurement);
+  (a tuple whose first element is ``time.monotonic_ns()`` taken at the tick; they come in lists, one
+  list per second, and each reading in a list counts as a tick); otherwise the time of the ``put`` (the
+  seed's method puts once per tick, after its measurement);
 * ``process_data``'s output queue: the number of records put (one dict, or a list of them).
 
 When each function returns (after SIGTERM, before the process exits) it writes what it saw as JSON to
@@ -64,6 +65,11 @@ class _TimedQueue:
     def put(self, item: Any, *args: Any, **kwargs: Any) -> None:
         if type(item) is tuple and item and type(item[0]) is int:
             self.times.append(item[0])
+        elif type(item) is list and item and type(item[0]) is tuple:  # a batch of readings: each is a tick
+            self.times.extend(reading[0] for reading in item)
+            self.kinds.extend("tuple" for _ in item)
+            self._real.put(item, *args, **kwargs)
+            return
         else:
             self.times.append(time.monotonic_ns())
         self.kinds.append(type(item).__name__)

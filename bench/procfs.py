@@ -1,6 +1,9 @@
 """CPU time and memory of a process, read from /proc (no psutil: the project takes no new dependency).
 
 "CPU of the whole client" is the CPU of every thread of its process, plus any child process it runs.
+Threads and child processes that end inside a measuring window take their CPU with them (the kernel keeps
+no record of them per process until the process itself exits), so a window's figure is a lower bound when
+threads come and go; the client's threads live as long as it does.
 ``utime + stime`` from ``/proc/<pid>/stat`` count it in kernel clock ticks (usually 10 ms): a client at
 10 Hz uses well under 1% of a core, so a 20 s window would hold only a dozen ticks. Where the kernel
 offers it, the per-thread ``/proc/<pid>/task/<tid>/schedstat`` (time on CPU in nanoseconds) is summed
@@ -10,7 +13,7 @@ instead; ``utime + stime`` is the fallback. Both cover the same thing, only the 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -129,3 +132,106 @@ def machine_cpu_seconds(proc: Path = Path("/proc")) -> float:
     first = (proc / "stat").read_text().splitlines()[0].split()
     user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in first[1:9])
     return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS
+
+
+def parse_schedstat(text: str) -> tuple[int, int, int]:
+    """``/proc/.../schedstat``: nanoseconds on a CPU, nanoseconds waiting for one, times it was run."""
+    fields = text.split()
+    if len(fields) < 3:
+        raise ValueError(f"schedstat has {len(fields)} fields, expected 3: {text!r}")
+    run_ns, wait_ns, slices = (int(x) for x in fields[:3])
+    return run_ns, wait_ns, slices
+
+
+def parse_switches(status: str) -> tuple[int, int]:
+    """Voluntary and involuntary context switches from ``/proc/.../status`` (0, 0 when absent)."""
+    voluntary = involuntary = 0
+    for line in status.splitlines():
+        if line.startswith("voluntary_ctxt_switches:"):
+            voluntary = int(line.split()[1])
+        elif line.startswith("nonvoluntary_ctxt_switches:"):
+            involuntary = int(line.split()[1])
+    return voluntary, involuntary
+
+
+@dataclass(frozen=True)
+class TaskUsage:
+    """One thread's CPU time (ns) and context switches, at one moment."""
+
+    cpu_ns: int
+    voluntary: int
+    involuntary: int
+
+    @property
+    def switches(self) -> int:
+        return self.voluntary + self.involuntary
+
+
+@dataclass
+class ProcessUsage:
+    """Every live thread of a process (and of its descendants), by thread id, at one moment."""
+
+    tasks: dict[int, TaskUsage] = field(default_factory=dict)
+
+    @classmethod
+    def read(cls, pid: int, proc: Path = Path("/proc"), include_children: bool = True) -> ProcessUsage:
+        """Read ``/proc/<pid>/task/*/{schedstat,status}``; OSError if the process is gone."""
+        usage = cls()
+        for task in (proc / str(pid) / "task").iterdir():
+            try:
+                run_ns, _wait, _slices = parse_schedstat((task / "schedstat").read_text())
+                voluntary, involuntary = parse_switches((task / "status").read_text())
+            except (FileNotFoundError, ProcessLookupError):  # the thread ended between listing and reading
+                continue
+            usage.tasks[int(task.name)] = TaskUsage(run_ns, voluntary, involuntary)
+        if include_children:
+            for child in children(pid, proc):
+                try:
+                    usage.tasks.update(cls.read(child, proc, True).tasks)
+                except OSError:
+                    continue
+        return usage
+
+    def since(self, before: ProcessUsage) -> TaskUsage:
+        """CPU and switches between ``before`` and this reading, summed over the threads alive now
+        (a thread that is new counts from zero)."""
+        zero = TaskUsage(0, 0, 0)
+        cpu = voluntary = involuntary = 0
+        for tid, now in self.tasks.items():
+            then = before.tasks.get(tid, zero)
+            cpu += now.cpu_ns - then.cpu_ns
+            voluntary += now.voluntary - then.voluntary
+            involuntary += now.involuntary - then.involuntary
+        return TaskUsage(cpu, voluntary, involuntary)
+
+    def per_task_since(self, before: ProcessUsage) -> dict[int, TaskUsage]:
+        """The same, thread by thread."""
+        zero = TaskUsage(0, 0, 0)
+        return {
+            tid: TaskUsage(
+                now.cpu_ns - before.tasks.get(tid, zero).cpu_ns,
+                now.voluntary - before.tasks.get(tid, zero).voluntary,
+                now.involuntary - before.tasks.get(tid, zero).involuntary,
+            )
+            for tid, now in self.tasks.items()
+        }
+
+
+@dataclass(frozen=True)
+class MachineLoad:
+    """What the whole machine did between two /proc/stat readings: busy CPU seconds (all cores, steal
+    included) and the share of time the hypervisor took (steal)."""
+
+    busy_s: float
+    steal_fraction: float
+
+    @classmethod
+    def between(cls, before: list[int], after: list[int]) -> MachineLoad:
+        """From two :func:`cpu_times` readings."""
+        d = [b - a for a, b in zip(before, after, strict=True)]
+        user, nice, system, _idle, _iowait, irq, softirq, steal = d
+        total = sum(d)
+        return cls(
+            busy_s=(user + nice + system + irq + softirq + steal) / CLOCK_TICKS,
+            steal_fraction=steal / total if total > 0 else 0.0,
+        )

@@ -2,8 +2,9 @@
 
 ``run_sampler`` is the body of ``get_power``: on each tick of an :class:`~monitoring_client.ticker.AbsoluteTicker`
 it calls the client's ``read()`` (a few file reads or library calls, nothing else), stamps the values with
-the midpoint of two monotonic clock reads around it and the wall clock in ms, and puts
-``(monotonic_ns, wall_ms, values)`` on the raw queue; it puts :data:`END` when it returns, for any reason.
+the midpoint of two monotonic clock reads around it and the wall clock in ms, and hands
+``(monotonic_ns, wall_ms, values)`` on to the raw queue in lists, one a second (:class:`ReadingBatches`:
+a put per tick would cost more than the reading); it puts :data:`END` when it returns, for any reason.
 
 :class:`BatchProcessor` is the body of ``process_data``: it wakes once per ``batch_period_s``, hands every
 reading queued meanwhile to the client's ``handle(reading, out)`` (the arithmetic and the record dicts),
@@ -28,6 +29,10 @@ logger = logging.getLogger(__name__)
 
 Reading = tuple[int, int, Any]  # (monotonic ns, wall-clock ms, the client's values)
 Record = dict[str, object]
+
+# Samplers hand readings on in batches: one queue put per this many seconds (or BATCH_READINGS readings).
+BATCH_S = 1.0
+BATCH_READINGS = 512
 
 # Kinds of rate-limited log lines (keys of RateLimitedLog, also the words of its periodic summaries).
 SKIPPED_READ = "unreadable samples"
@@ -66,7 +71,7 @@ def run_sampler(
     """
     log = warnings or RateLimitedLog(logger, WARNING_PERIOD_S)
     schedule = ticker or AbsoluteTicker(interval_s)
-    put = output_queue.put
+    batches = ReadingBatches(output_queue.put, clock_ns=monotonic_ns)
     skipped_seen = 0
     try:
         for _ in schedule.ticks(stop_event):
@@ -77,12 +82,13 @@ def run_sampler(
                 log.report(SKIPPED_READ, f"sample skipped: {exc}")
                 continue
             t1 = monotonic_ns()
-            put(((t0 + t1) >> 1, wall_ns() // 1_000_000, values))
+            batches(((t0 + t1) >> 1, wall_ns() // 1_000_000, values))
             if schedule.skipped != skipped_seen:
                 missed = schedule.skipped - skipped_seen
                 log.report(LATE, f"{missed} sampling tick(s) skipped because the sampler ran late", missed)
                 skipped_seen = schedule.skipped
     finally:
+        batches.flush()  # what the last second read, before END
         output_queue.put(END)
 
 
@@ -149,6 +155,9 @@ class BatchProcessor:
             for item in items:
                 if item is END:
                     ended = True
+                elif type(item) is list:  # a batch of readings
+                    for reading in item:
+                        self._reading(reading, out)
                 else:
                     self._reading(item, out)
             if out:
@@ -168,3 +177,45 @@ class BatchProcessor:
         self.last_wall_ms = wall_ms
         self.readings += 1
         self.handle(reading, out)
+
+
+class ReadingBatches:
+    """Hands a sampler's readings ``(monotonic_ns, ...)`` on as lists, not one by one.
+
+    A queue put wakes the thread waiting on the queue, and waking a thread costs more CPU than reading the
+    counters: one list per ``period_s`` (or per ``max_readings``) makes the consumer wake about once a
+    second whatever the sampling rate, and the sampler's own tick an append. Call :meth:`flush` when
+    sampling ends, so the last readings are not left behind.
+    """
+
+    __slots__ = ("_put", "_period_ns", "_max", "_clock_ns", "_due_ns", "batch", "count")
+
+    def __init__(
+        self,
+        put: Callable[[list[Reading]], object],
+        period_s: float = BATCH_S,
+        max_readings: int = BATCH_READINGS,
+        *,
+        clock_ns: Callable[[], int] = time.monotonic_ns,
+    ) -> None:
+        self._put = put
+        self._period_ns = int(period_s * 1e9)
+        self._max = max_readings
+        self._clock_ns = clock_ns
+        self._due_ns = clock_ns() + self._period_ns
+        self.batch: list[Reading] = []
+        self.count = 0  # readings emitted so far (handed on or still in the batch)
+
+    def __call__(self, reading: Reading) -> None:
+        batch = self.batch
+        batch.append(reading)
+        self.count += 1
+        if reading[0] >= self._due_ns or len(batch) >= self._max:
+            self.flush()
+
+    def flush(self) -> None:
+        """Hand on what is batched (nothing when empty) and start the next period."""
+        if self.batch:
+            batch, self.batch = self.batch, []
+            self._put(batch)
+        self._due_ns = self._clock_ns() + self._period_ns

@@ -24,6 +24,8 @@ import urllib.request
 from typing import NamedTuple
 from urllib.parse import unquote, urlsplit
 
+from monitoring_client import http_wire
+
 
 class Response(NamedTuple):
     status: int
@@ -92,6 +94,9 @@ class HttpTransport:
         self.ssl_context = (
             ssl_context if ssl_context is not None else (ssl.create_default_context() if self.https else None)
         )
+        # http.client opens the connection (and TLS); the requests themselves go through http_wire.
+        host = http_wire.host_header(self.host, self.port, 443 if self.https else 80)
+        self._head = http_wire.request_head("POST", self.target, host, self.headers)
         self._conn: http.client.HTTPConnection | None = None
         self.connections = 0  # connections opened so far (tests check that keep-alive works)
 
@@ -123,9 +128,7 @@ class HttpTransport:
         """POST ``body``; the answer, or :class:`PostError` when there is none."""
         conn = self._connect(timeout)
         try:
-            conn.request("POST", self.target, body=body, headers=self.headers)
-            response = conn.getresponse()
-            data = response.read()
+            response = http_wire.exchange(conn.sock, self._head, body)
         except TimeoutError:
             self.close()
             raise PostError("timeout", f"no answer within {timeout:g}s (ReadTimeout)", never_sent=False) from None
@@ -134,7 +137,7 @@ class HttpTransport:
             raise PostError("error", describe(exc), never_sent=False) from None
         if response.will_close:
             self.close()
-        return Response(response.status, response.getheader("Retry-After"), data)
+        return Response(response.status, response.retry_after, response.body)
 
     def close(self) -> None:
         if self._conn is not None:

@@ -2,7 +2,7 @@
 
     collector  impl.get_power(raw_queue, SCRAPE_INTERVAL_S, collect_stop)
     processor  impl.process_data(raw_queue, proc_queue, process_stop)
-    batcher    proc_queue -> validate -> ordering guard -> group by series -> every PUSH_INTERVAL_S encode
+    batcher    every PUSH_INTERVAL_S: proc_queue -> validate -> ordering guard -> group by series -> encode
                -> payload buffer (never touches the network, so a slow receiver cannot stall collection)
     sender     payload buffer -> HTTP POST, oldest first, with retries
 
@@ -21,9 +21,8 @@ import threading
 import time
 from collections.abc import Callable
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import requests
 from prometheus_client import CollectorRegistry
 
 from monitoring_client.config import Config
@@ -40,10 +39,31 @@ from monitoring_client.send_buffer import DropListener, MemoryStore, PayloadStor
 from monitoring_client.sender import Sender, redact_url
 from monitoring_client.spool import Spool, SpoolCollector, SpoolStore
 
+if TYPE_CHECKING:
+    import requests
+
 log = logging.getLogger(__name__)
 
-# Put on the processed queue at shutdown to wake the batcher; never ingested.
-_WAKE = object()
+
+class ProcessedQueue(queue.Queue[Any]):
+    """The processed queue: a put does not wake the batcher, which takes everything when a push is due,
+    unless the queue is half full (``on_high_water`` is then called). ``on_records(n)`` counts the records
+    of each item as it is put, so the count of received samples does not wait for the next push.
+    Both callbacks run under the queue's lock."""
+
+    def __init__(self, maxsize: int, on_high_water: Callable[[], None], on_records: Callable[[int], None]) -> None:
+        super().__init__(maxsize)
+        self._high_water = max(maxsize // 2, 1)
+        self._on_high_water = on_high_water
+        self._on_records = on_records
+
+    def _put(self, item: Any) -> None:
+        self.queue.append(item)
+        self._on_records(len(item) if isinstance(item, (list, tuple)) else 1)
+        if len(self.queue) >= self._high_water:
+            self._on_high_water()
+
+
 # Longest sleep of the main thread between checks for a stop request (signals interrupt it anyway).
 IDLE_WAKE_S = 5.0
 
@@ -91,17 +111,20 @@ class Pipeline:
         self.external_labels = {"source": self.source, "host": config.host_label}
 
         self.raw_queue: queue.Queue[Any] = queue.Queue(config.raw_queue_size)
-        self.proc_queue: queue.Queue[Any] = queue.Queue(config.proc_queue_size)
         self.collect_stop = threading.Event()
         self.process_stop = threading.Event()
         self._batcher_stop = threading.Event()
+        self._batcher_wake = threading.Event()  # push early: the processed queue is half full, or shutdown
+        self.metrics = SelfMetrics()
+        self.proc_queue: queue.Queue[Any] = ProcessedQueue(
+            config.proc_queue_size, self._batcher_wake.set, self.metrics.samples_received.inc
+        )
         self._shutdown = threading.Event()
         self._lock = threading.Lock()
         self.exit_status = 0
         self.fatal_message: str | None = None
         self.stop_reason = ""
 
-        self.metrics = SelfMetrics()
         self.health = HealthState()
         self.store = build_store(config, self._payload_dropped, self.metrics.registry)
         self.metrics.buffered_payloads.set_function(lambda: len(self.store))
@@ -124,6 +147,7 @@ class Pipeline:
         self._groups: dict[SeriesKey, SeriesSamples] = {}
         self._pending = 0
         self._last_self_ts = 0
+        self._self_keys: dict[tuple[str, tuple[tuple[str, str], ...]], SeriesKey | None] = {}
         self._threads: dict[str, threading.Thread] = {}
         self.health_server: HealthServer | None = None
 
@@ -245,10 +269,7 @@ class Pipeline:
         self.process_stop.set()
         self._join("process_data", threads_deadline)
         self._batcher_stop.set()
-        try:  # wake the batcher, which sleeps until its next push: it drains the queue and flushes now
-            self.proc_queue.put_nowait(_WAKE)
-        except queue.Full:
-            pass  # it is busy with a full queue and sees the stop flag within its next round
+        self._batcher_wake.set()  # it sleeps until its next push: it drains the queue and flushes now
         self._join("batcher", deadline - 0.5)
         self.sender.finish(deadline)
         self._join("sender", deadline + 0.5)
@@ -277,33 +298,22 @@ class Pipeline:
 
     # -- batcher -------------------------------------------------------------------------------------------
     def _batch_loop(self) -> None:
+        # One wake-up per push, whatever the implementation's rate of puts: the batcher sleeps until the
+        # push is due and then takes everything queued (a put only wakes it when the queue is half full).
         cfg = self.config
         next_flush = self._clock() + cfg.push_interval_s
         next_self = self._clock()  # first self-metrics with the first push
-        get = self.proc_queue.get
+        wake = self._batcher_wake
         while True:
             stopping = self._batcher_stop.is_set()
-            try:
-                # Sleep until the next push is due or records arrive; shutdown() wakes it with _WAKE.
-                item = get(timeout=max(next_flush - self._clock(), 0.0) if not stopping else 0.05)
-            except queue.Empty:
-                item = None
-            if item is _WAKE:
-                item = None
-            if item is not None:
-                self.ingest(item)
-                # Take whatever else is already waiting without blocking: fewer wake-ups per record.
-                for _ in range(10_000):
-                    try:
-                        more = self.proc_queue.get_nowait()
-                    except queue.Empty:
-                        break
-                    if more is not _WAKE:
-                        self.ingest(more)
-            now = self._clock()
-            if stopping and item is None:
+            if not stopping:
+                wake.wait(max(next_flush - self._clock(), 0.0))
+                wake.clear()
+            taken = self._take_processed(0.05 if stopping else None)
+            if stopping and not taken:
                 self.flush(with_self_metrics=cfg.self_metrics_interval_s > 0)
                 return
+            now = self._clock()
             if now >= next_flush or self._pending >= cfg.max_samples_per_request * 10:
                 want_self = cfg.self_metrics_interval_s > 0 and now >= next_self
                 if want_self:
@@ -311,10 +321,28 @@ class Pipeline:
                 self.flush(with_self_metrics=want_self)
                 next_flush = max(next_flush + cfg.push_interval_s, now)
 
+    def _take_processed(self, timeout: float | None) -> int:
+        """Ingest everything on the processed queue (waiting up to ``timeout`` for a first item when given);
+        returns the number of items taken."""
+        taken = 0
+        if timeout is not None:
+            try:
+                self.ingest(self.proc_queue.get(timeout=timeout))
+                taken = 1
+            except queue.Empty:
+                return 0
+        get_nowait = self.proc_queue.get_nowait
+        while True:
+            try:
+                item = get_nowait()
+            except queue.Empty:
+                return taken
+            self.ingest(item)
+            taken += 1
+
     def ingest(self, item: object) -> None:
         """Validate, order-check and group one queue item (a record or a list of records)."""
-        records = item if isinstance(item, (list, tuple)) else (item,)
-        self.metrics.samples_received.inc(len(records))
+        records = item if isinstance(item, (list, tuple)) else (item,)  # counted as received when queued
         normalize = self.normalizer.normalize
         accept = self.guard.accept
         groups = self._groups
@@ -340,8 +368,13 @@ class Pipeline:
         ts = max(int(self._wall() * 1000), self._last_self_ts + 1)
         self._last_self_ts = ts
         groups: dict[SeriesKey, SeriesSamples] = {}
+        keys = self._self_keys  # the same few dozen series every time: validate and sort their labels once
         for name, labels, value in self.metrics.samples():
-            key = self.normalizer.series_key(name, labels)
+            cache_key = (name, tuple(labels.items()))
+            if cache_key in keys:
+                key = keys[cache_key]
+            else:
+                key = keys[cache_key] = self.normalizer.series_key(name, labels)
             if key is not None and self.guard.accept(key, ts):
                 groups[key] = SeriesSamples([ts], [value])
         return groups

@@ -20,9 +20,8 @@ import re
 import threading
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
-
-import requests
 
 from monitoring_client import __version__
 from monitoring_client.encoder import Payload
@@ -33,6 +32,9 @@ from monitoring_client.records import REJECTED
 from monitoring_client.retry_policy import Backoff, Verdict, classify_status, parse_retry_after
 from monitoring_client.self_metrics import SelfMetrics
 from monitoring_client.send_buffer import PayloadStore
+
+if TYPE_CHECKING:  # imported where used: most clients never need it, and it is slow to import
+    import requests
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +102,8 @@ class Sender:
         if session is None and not proxied(url):
             self._post = HttpTransport(url, HEADERS).post
         else:
+            import requests
+
             self.session = session or requests.Session()
             self._post = self._post_with_requests
         self._clock = clock
@@ -168,6 +172,8 @@ class Sender:
         return attempt
 
     def _post_with_requests(self, body: bytes, timeout: float) -> Response:
+        import requests
+
         assert self.session is not None
         try:
             response = self.session.post(self.url, data=body, headers=HEADERS, timeout=timeout, allow_redirects=False)

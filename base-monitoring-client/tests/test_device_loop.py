@@ -9,9 +9,11 @@ from typing import Any
 
 import pytest
 
-from monitoring_client.device_loop import END, BatchProcessor, Reading, Record, SkipTick, run_sampler
+from monitoring_client.device_loop import END, BatchProcessor, Reading, ReadingBatches, Record, SkipTick, run_sampler
 from monitoring_client.ticker import AbsoluteTicker
 from testkit.wait import wait_until
+
+MS = 1_000_000
 
 
 def test_sampler_stamps_each_reading_and_ends_with_end(caplog: pytest.LogCaptureFixture) -> None:
@@ -32,7 +34,8 @@ def test_sampler_stamps_each_reading_and_ends_with_end(caplog: pytest.LogCapture
         run_sampler(read, out, 0.001, stop, monotonic_ns=lambda: next(clock), wall_ns=lambda: 1_700_000_000_123_456_789)
     items = [out.get_nowait() for _ in range(out.qsize())]
     assert items[-1] is END
-    readings = items[:-1]
+    assert all(type(batch) is list for batch in items[:-1])  # readings travel in lists
+    readings = [reading for batch in items[:-1] for reading in batch]
     assert [values for _, _, values in readings] == [1, 2, 4, 5, 6]
     stamps = [t for t, _, _ in readings]
     assert stamps == sorted(stamps) and all(t % 100 == 50 for t in stamps)  # midpoints of the clock reads
@@ -125,3 +128,22 @@ def test_processor_gives_up_waiting_for_end_after_the_grace_period() -> None:
     thread.start()
     thread.join(10)
     assert not thread.is_alive()
+
+
+def test_reading_batches_put_once_per_period_or_when_full_and_on_flush():
+    now = [0]
+    puts = []
+    batches = ReadingBatches(puts.append, period_s=1.0, max_readings=3, clock_ns=lambda: now[0])
+    batches((100 * MS, 1, [1]))
+    batches((200 * MS, 2, [2]))
+    assert puts == [] and batches.count == 2
+    now[0] = 1_000 * MS
+    batches((1_000 * MS, 3, [3]))  # the period is over: all three go; the next period runs from now
+    assert [len(b) for b in puts] == [3]
+    for i in range(4):
+        batches((1_100 * MS + i, 4 + i, [i]))  # full after three
+    assert [len(b) for b in puts] == [3, 3]
+    batches.flush()
+    batches.flush()  # nothing left: no empty list
+    assert [len(b) for b in puts] == [3, 3, 1]
+    assert batches.count == 7 == sum(len(b) for b in puts)

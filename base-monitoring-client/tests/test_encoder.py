@@ -108,3 +108,42 @@ def test_special_values_survive() -> None:
     groups = {key("m"): SeriesSamples([TS + i for i in range(len(vals))], vals)}
     got = [v for _, _, v in all_samples(Encoder().encode(groups))]
     assert got == vals
+
+
+def protobuf_bytes(groups: dict) -> bytes:
+    """The same request built with protobuf's own message classes."""
+    request = remote_pb2.WriteRequest()
+    for k, series in groups.items():
+        ts = request.timeseries.add()
+        for name, value in k:
+            ts.labels.add(name=name, value=value)
+        for t, v in zip(series.timestamps, series.values, strict=True):
+            ts.samples.add(value=v, timestamp=t)
+    return request.SerializeToString()
+
+
+def test_bytes_are_what_protobuf_writes() -> None:
+    # Non-zero values (protobuf leaves a zero out; a zero written explicitly decodes the same), timestamps
+    # around the 2**42 ms boundary of the 6-byte varints, labels with multi-byte characters.
+    groups = make_groups(4, 30)
+    groups[key("m", zone="zoné ✓")] = SeriesSamples([2**42 - 2, 2**42 - 1, 2**42, 2**42 + 5], [1.0, 2.0, 3.0, 4.0])
+    body = Encoder().encode(groups)[0].body
+    assert snappy.uncompress(body) == protobuf_bytes(groups)
+
+
+@pytest.mark.parametrize(
+    "timestamps",
+    [
+        [0, 1, 127, 128, 16383, 16384],
+        [-5, -1],
+        [2**35 - 1, 2**35, 2**35 + 1],
+        [2**63 - 1],
+        [TS, TS + 16384, TS + 10**9],
+    ],
+)
+def test_any_int64_timestamp_and_zero_values_round_trip(timestamps: list[int]) -> None:
+    values = [0.0, -0.0, 1.5, float("inf"), -2.0, 7.0][: len(timestamps)]
+    values += [3.0] * (len(timestamps) - len(values))
+    groups = {key("m", a="b"): SeriesSamples(list(timestamps), values)}
+    got = all_samples(Encoder().encode(groups))
+    assert [(ts, v) for _, ts, v in got] == list(zip(timestamps, values, strict=True))

@@ -107,6 +107,22 @@ def test_sigterm_like_stop_flushes_everything_collected(receiver: Any) -> None:
     assert len(data_samples(receiver)) == 50
 
 
+def test_a_filling_processed_queue_wakes_the_batcher_before_the_push_is_due(receiver: Any) -> None:
+    # The batcher sleeps until the push is due (60 s here) and is not woken by puts: only by a half-full
+    # queue. With room for 4 items, 40 puts would block process_data for good without that wake-up.
+    def emit(q: queue.Queue, interval: float, stop: threading.Event) -> None:
+        for i in range(40):
+            q.put(rec(i))
+
+    pipeline = Pipeline(config(receiver.url, push_interval_s=60, proc_queue_size=4), impl(emit))
+    run = Running(pipeline)
+    received = "monitoring_client_samples_received_total"  # counted as each item is queued
+    wait_until(lambda: pipeline.metrics.value(received) == 40, 10, message="40 records through a queue of 4")
+    assert receiver.accepted() == []  # taken from the queue, not pushed before the push is due
+    assert run.stop() == 0
+    assert [v for _, _, v in data_samples(receiver)] == [float(i) for i in range(40)]
+
+
 def test_bad_and_out_of_order_records_are_dropped_and_counted(receiver: Any) -> None:
     def emit(q: queue.Queue, interval: float, stop: threading.Event) -> None:
         q.put([rec(1), rec(2), rec(3, ts=TS + 2), rec(4, ts=TS + 1), rec(5)])  # 3 and 4 out of order

@@ -2,7 +2,8 @@
 
 The client is run behind the probe (which records each pipeline thread's OS thread id by name; its own
 cost is a clock read and two list appends per tick, charged to ``get_power``) on the CPU section's tree,
-and each thread's CPU is read from ``/proc/<pid>/task/<tid>/schedstat`` over a fixed window. Threads:
+and each thread's CPU is read from ``/proc/<pid>/task/<tid>/schedstat`` over a fixed window, with the
+process's context switches. Threads:
 ``get_power`` (sampling), ``process_data`` (wrap correction, power, record dicts), ``batcher``
 (validation, ordering guard, grouping, protobuf + snappy), ``sender`` (HTTP), ``MainThread`` (waits for
 a stop signal), any others (e.g. the health endpoint), and cpu-pyjoules's sampler child process, which
@@ -13,30 +14,14 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 
 from bench.context import CPU_TREE, Context
 from bench.measure import count_stored, fmt
-from bench.procfs import cpu_seconds
+from bench.procfs import ProcessUsage
 from bench.report import Section, Table
 from bench.sections.common import METHODS, make_client
 
 ORDER = ("get_power", "process_data", "batcher", "sender", "MainThread")
-
-
-def _thread_cpu(pid: int) -> dict[int, float]:
-    out: dict[int, float] = {}
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            out[int(task.name)] = int((task / "schedstat").read_text().split()[0]) / 1e9
-        except (OSError, ValueError):
-            continue
-    return out
-
-
-def _children_cpu(pid: int) -> float:
-    """CPU of the client's child processes (cpu-pyjoules's sampler process above 200 Hz)."""
-    return cpu_seconds(pid) - cpu_seconds(pid, include_children=False)
 
 
 def run(ctx: Context) -> Section:
@@ -44,7 +29,7 @@ def run(ctx: Context) -> Section:
     method = METHODS["ours"]
     table = Table(
         "cpu-pyjoules: µs of CPU per sampling tick, by thread",
-        ["rate", *ORDER, "other threads", "sampler process", "total"],
+        ["rate", *ORDER, "other threads", "sampler process", "total", "context switches per tick"],
     )
     with ctx.fake_tree("threads", CPU_TREE, update_ms=1.0) as fake, ctx.prometheus("threads") as prom:
         for rate in plan.cpu_rates:
@@ -53,16 +38,17 @@ def run(ctx: Context) -> Section:
                 pid = run.client.require_pid()
                 time.sleep(plan.cpu_warmup_s)
                 names = {int(k): v for k, v in json.loads(run.probe_file("threads").read_text()).items()}
-                t0, c0, k0 = time.time(), _thread_cpu(pid), _children_cpu(pid)
+                own = set(ProcessUsage.read(pid, include_children=False).tasks)
+                t0, u0 = time.time(), ProcessUsage.read(pid)
                 time.sleep(plan.cpu_window_s)
-                t1, c1, k1 = time.time(), _thread_cpu(pid), _children_cpu(pid)
+                t1, u1 = time.time(), ProcessUsage.read(pid)
             ticks = count_stored(prom, method.selector(host), t1 - t0, at=t1)
-            per: dict[str, float] = {}
-            for tid, cpu in c1.items():
-                name = names.get(tid, "other")
-                name = name if name in ORDER else "other"
-                per[name] = per.get(name, 0.0) + cpu - c0.get(tid, 0.0)
-            per["sampler process"] = k1 - k0
+            per: dict[str, float] = {"sampler process": 0.0}
+            for tid, used in u1.per_task_since(u0).items():
+                name = names.get(tid, "other") if tid in own else "sampler process"
+                name = name if name in (*ORDER, "sampler process") else "other"
+                per[name] = per.get(name, 0.0) + used.cpu_ns / 1e9
+            switches = u1.since(u0).switches
             total = sum(per.values())
             ctx.log(f"threads: {rate:g} Hz: " + ", ".join(f"{k} {1e6 * v / ticks:.0f}" for k, v in per.items()))
             table.rows.append(
@@ -72,6 +58,7 @@ def run(ctx: Context) -> Section:
                     fmt(1e6 * per.get("other", 0.0) / ticks),
                     fmt(1e6 * per["sampler process"] / ticks),
                     fmt(1e6 * total / ticks),
+                    fmt(switches / ticks, 2),
                 ]
             )
     table.notes.append(

@@ -70,14 +70,20 @@ def test_smoke_run_produces_every_table(tmp_path: Path) -> None:
     for col in ("encode", "records -> body", "naive"):
         assert all(math.isfinite(v) and v > 0 for v in _column(encoder, col))
 
-    cpu = tables["CPU per sampling tick (µs of CPU, whole client process; lower is better)"]
-    assert len(cpu) >= 2
-    assert all(math.isfinite(v) and v > 0 for v in _column(cpu, "cpu-pyjoules"))
-    assert all(math.isfinite(v) and v > 0 for v in _column(cpu, "seed method (measure_energy per tick)"))
+    cpu = next(t for name, t in tables.items() if name.startswith("CPU per sampling tick"))
+    rates = [cpu[0]] + [row for row in cpu[1:] if row[0].endswith(" Hz")]
+    idle = [row for row in cpu[1:] if row[0].startswith("idle")]
+    assert len(rates) >= 2 and len(idle) == 1
+    assert all(math.isfinite(v) and v > 0 for v in _column(cpu, "cpu-pyjoules"))  # idle row included (µs/s)
+    for col in ("seed method", "seed / ours", "switches/tick ours", "switches/tick seed"):
+        assert all(math.isfinite(v) and v > 0 for v in _column(rates, col))
+    windows = tables["Windows"]
+    assert all(v > 0 for v in _column(windows, "ours: ticks")) and all(v > 0 for v in _column(windows, "seed: ticks"))
 
     threads = tables["cpu-pyjoules: µs of CPU per sampling tick, by thread"]
     assert all(math.isfinite(v) and v > 0 for v in _column(threads, "total"))
     assert all(v > 0 for v in _column(threads, "get_power"))
+    assert all(v > 0 for v in _column(threads, "context switches per tick"))
 
     schedule = next(t for name, t in tables.items() if name.startswith("Sampling schedule"))
     assert all(v > 0 for v in _column(schedule, "achieved Hz"))

@@ -2,13 +2,15 @@
 
 The collector runs on the sampling schedule and does as little as possible per tick: one ``pread`` per zone,
 a monotonic clock read before and after them (the reading is stamped with the midpoint; a read that was
-preempted is redone), a wall-clock read, one queue put of ``(monotonic_ns, wall_ms, [raw counters])``.
-Everything that can wait (wrap correction, plausibility, power, record dicts) happens in the processor,
-which takes readings in batches, so a slow moment there never delays a sample.
+preempted is redone), a wall-clock read, and an append of ``(monotonic_ns, wall_ms, [raw counters])`` to a
+list that goes on the queue once a second (:class:`~monitoring_client.device_loop.ReadingBatches`): a put per tick
+would wake the processor on every tick. Everything that can wait (wrap correction, plausibility, power,
+record dicts) happens in the processor, so a slow moment there never delays a sample.
 
-Between them travels, in order: one :class:`ZoneSetup` (the zones found), the raw readings, and
-:data:`END` when the collector returns for any reason. The processor returns once the stop event is set
-and it has seen ``END`` with its queue drained, so a shutdown loses no reading that was taken.
+Between them travels, in order: one :class:`ZoneSetup` (the zones found), the raw readings (lists of
+them; a single reading tuple is accepted too), and :data:`END` when the collector returns for any reason.
+The processor returns once the stop event is set and it has seen ``END`` with its queue drained, so a
+shutdown loses no reading that was taken.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from cpu_pyjoules.sampling import RawReading, sample_ticks
 from cpu_pyjoules.schedule import AbsoluteSchedule
 from cpu_pyjoules.settings import Settings
 from cpu_pyjoules.wraparound import CounterTracker
+from monitoring_client.device_loop import ReadingBatches
 from monitoring_client.errors import EnvironmentProblem
 from monitoring_client.ratelimited_log import RateLimitedLog
 
@@ -84,8 +87,14 @@ class Collector:
     monotonic_ns: Callable[[], int] = time.monotonic_ns
     wall_ns: Callable[[], int] = time.time_ns
     schedule: AbsoluteSchedule | None = field(default=None, init=False)
-    samples: int = field(default=0, init=False)  # readings put on the raw queue
     warnings: RateLimitedLog = field(default_factory=lambda: RateLimitedLog(logger, WARNING_PERIOD_S), init=False)
+    _batches: ReadingBatches | None = field(default=None, init=False)
+    _relayed: int = field(default=0, init=False)  # readings relayed from the sampler child
+
+    @property
+    def samples(self) -> int:
+        """Readings taken so far (handed on, or waiting in the current batch)."""
+        return self._relayed + (self._batches.count if self._batches is not None else 0)
 
     def run(self, output_queue: queue.Queue[Any], scrape_interval_s: float, stop_event: threading.Event) -> None:
         try:
@@ -111,15 +120,19 @@ class Collector:
         self, reader: RaplReader, output_queue: queue.Queue[Any], interval_s: float, stop_event: threading.Event
     ) -> None:
         schedule = self.schedule = AbsoluteSchedule(interval_s, clock=self.clock)
-        put = output_queue.put
-
-        def emit(reading: RawReading) -> None:
-            put(reading)
-            self.samples += 1
-
-        sample_ticks(
-            schedule, reader, emit, stop_event, self.warnings, monotonic_ns=self.monotonic_ns, wall_ns=self.wall_ns
-        )
+        batches = self._batches = ReadingBatches(output_queue.put, clock_ns=self.monotonic_ns)
+        try:
+            sample_ticks(
+                schedule,
+                reader,
+                batches,
+                stop_event,
+                self.warnings,
+                monotonic_ns=self.monotonic_ns,
+                wall_ns=self.wall_ns,
+            )
+        finally:
+            batches.flush()  # what the last second read, before END
 
     def _relay_child(
         self,
@@ -147,9 +160,9 @@ class Collector:
         try:
             output_queue.put(ZoneSetup(zones))
             put = output_queue.put
-            for reading in child.readings():
-                put(reading)
-                self.samples += 1
+            for frame in child.frames():  # already batched by the child: one put per frame
+                put(frame)
+                self._relayed += len(frame)
             status = child.wait()
         finally:
             child.kill()
@@ -166,7 +179,9 @@ class Processor:
 
     def __init__(self, settings: Settings, *, drain_grace_s: float = 2.0, clock: Callable[[], float] = time.monotonic):
         self.settings = settings
-        self.batch_period_s = 1.0
+        # Longest wait for the next batch before looking at the stop event again. Batches come every
+        # second, and after the collector's END this thread waits on the stop event itself.
+        self.idle_wait_s = 5.0
         self.drain_grace_s = drain_grace_s
         self.clock = clock
         self.zones: tuple[RaplZone, ...] = ()
@@ -179,25 +194,25 @@ class Processor:
         self.notices = RateLimitedLog(logger, WARNING_PERIOD_S, level=logging.INFO)
 
     def run(self, input_queue: queue.Queue[Any], output_queue: queue.Queue[Any], stop_event: threading.Event) -> None:
-        # Readings are taken in batches every ``batch_period_s`` rather than one blocking get() per reading:
-        # waking a thread costs more CPU than handling a reading, and at 1 kHz that would double the cost of
-        # a tick. One batch per second, the base client's default
-        # push interval, keeps wake-ups (here and in the batcher, which wakes for each batch) to one per
-        # second; records reach the receiver at most about two push intervals after they were read.
+        # Blocks on the queue: the collector puts its readings once a second as one list, so this thread
+        # wakes about once a second whatever the sampling rate, and hands the records of a whole batch on
+        # with one put. After the stop event it drains the queue and returns once the collector's END was
+        # seen (or, if END never comes, after the grace period).
+        get = input_queue.get
         ended = False
         stop_seen_at: float | None = None
         while True:
             stopping = stop_event.is_set()
+            if stopping and stop_seen_at is None:
+                stop_seen_at = self.clock()
+            if ended and not stopping:  # the collector has returned: nothing comes before the stop
+                stop_event.wait(self.idle_wait_s)
+                continue
             batch: list[Any] = []
-            if not stopping:
-                stop_event.wait(self.batch_period_s)
-            else:
-                if stop_seen_at is None:
-                    stop_seen_at = self.clock()
-                try:  # wait briefly for what the collector still sends (its END)
-                    batch.append(input_queue.get(timeout=0.05))
-                except queue.Empty:
-                    pass
+            try:
+                batch.append(get(timeout=0.05 if stopping else self.idle_wait_s))
+            except queue.Empty:
+                pass
             ended = self._drain(input_queue, output_queue, batch) or ended
             if stopping and input_queue.empty():
                 assert stop_seen_at is not None
@@ -223,9 +238,13 @@ class Processor:
         """Process a batch; put the records as one list. Returns True if END was in it."""
         out: list[Record] = []
         ended = False
+        reading = self._reading
         for item in batch:
-            if type(item) is tuple:
-                self._reading(item, out)
+            if type(item) is list:
+                for one in item:
+                    reading(one, out)
+            elif type(item) is tuple:
+                reading(item, out)
             elif item is END:
                 ended = True
             elif isinstance(item, ZoneSetup):

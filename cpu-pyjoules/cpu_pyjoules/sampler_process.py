@@ -100,8 +100,8 @@ class SamplerProcess:
             except OSError:
                 pass
 
-    def readings(self) -> Iterator[RawReading]:
-        """Every reading the child sends, in order, until it exits."""
+    def frames(self) -> Iterator[list[RawReading]]:
+        """The readings the child sends, one list per frame, in order, until it exits."""
         out = self.proc.stdout
         assert out is not None
         width = self.width
@@ -112,8 +112,15 @@ class SamplerProcess:
             (size,) = _HEADER.unpack(header)
             values = array("q")
             values.frombytes(_read_exact(out, size))
-            for i in range(0, len(values) - width + 1, width):
-                yield (values[i], values[i + 1], values[i + 2 : i + width].tolist())
+            yield [
+                (values[i], values[i + 1], values[i + 2 : i + width].tolist())
+                for i in range(0, len(values) - width + 1, width)
+            ]
+
+    def readings(self) -> Iterator[RawReading]:
+        """Every reading the child sends, in order, until it exits."""
+        for frame in self.frames():
+            yield from frame
 
     def wait(self, timeout: float | None = None) -> int:
         return self.proc.wait(timeout)

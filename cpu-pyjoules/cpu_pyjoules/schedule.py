@@ -12,11 +12,11 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 
 class AbsoluteSchedule:
-    """Yields tick numbers at their due times until ``stop_event`` is set.
+    """Runs a callback at each tick's due time until ``stop_event`` is set.
 
     ``clock`` returns seconds on a monotonic scale; ``wait(seconds)`` blocks for at most that long and
     returns True when the schedule must stop. Both are injectable so tests can drive the schedule with a
@@ -41,43 +41,53 @@ class AbsoluteSchedule:
         self.wait = wait
         self.start: float | None = None
         self.skipped = 0  # ticks never run because an earlier tick or a stall ran past their due time
-        self.ran = 0
 
     def due(self, k: int) -> float:
         """Due time of tick ``k`` (after the schedule started)."""
         assert self.start is not None, "schedule not started"
         return self.start + k * self.interval_s
 
-    def _default_wait(self, stop_event: threading.Event) -> Callable[[float], bool]:
-        sleep, is_set, event_wait, short = time.sleep, stop_event.is_set, stop_event.wait, self.SHORT_WAIT_S
+    def run(
+        self,
+        stop_event: threading.Event,
+        on_tick: Callable[[int], object],
+        on_skip: Callable[[int], object] | None = None,
+    ) -> None:
+        """Call ``on_tick(k)`` when tick ``k`` is due, until ``stop_event`` is set; tick 0 runs at once.
 
-        def wait(seconds: float) -> bool:
-            if seconds <= short:
-                sleep(seconds)
-                return is_set()
-            return event_wait(seconds)
-
-        return wait
-
-    def ticks(self, stop_event: threading.Event) -> Iterator[int]:
-        """Run the schedule: the first tick is due immediately; returns once ``stop_event`` is set."""
+        When ticks had to be skipped (the loop ran late), ``on_skip(count)`` is called before the tick
+        that follows them. This loop runs at the sampling rate with cold caches: every operation on the
+        way from one tick to the next costs, so the default wait is inlined and the rest kept to a few
+        comparisons (a callback costs less than resuming a generator).
+        """
         clock = self.clock
-        wait = self.wait or self._default_wait(stop_event)
+        custom_wait = self.wait
+        sleep, is_set, event_wait, short = time.sleep, stop_event.is_set, stop_event.wait, self.SHORT_WAIT_S
         interval = self.interval_s
         start = self.start = clock()
+        due = start
         k = 0
-        while not stop_event.is_set():
-            due = start + k * interval
+        while not is_set():
             now = clock()
-            if now < due:
-                if wait(due - now):
+            while now < due:  # a wait may end a little early: wait again for the rest
+                seconds = due - now
+                if custom_wait is not None:
+                    if custom_wait(seconds):
+                        return
+                elif seconds <= short:
+                    sleep(seconds)
+                    if is_set():
+                        return
+                elif event_wait(seconds):
                     return
-                continue  # re-check: a wait may end a little early
-            behind = int((now - due) // interval)
-            if behind > 0:
+                now = clock()
+            if now - due >= interval:
                 # Ticks k .. k+behind-1 are all past; run only the latest one that is due.
+                behind = int((now - due) // interval)
                 self.skipped += behind
                 k += behind
-            self.ran += 1
-            yield k
+                if on_skip is not None:
+                    on_skip(behind)
+            on_tick(k)
             k += 1
+            due = start + k * interval

@@ -14,6 +14,7 @@ from cpu_pyjoules.pipeline import DROPPED, END, HELD_BACK, Collector, Processor,
 from cpu_pyjoules.rapl_discovery import RaplZone
 from cpu_pyjoules.settings import Settings
 from monitoring_client.errors import EnvironmentProblem
+from testkit.wait import wait_until
 
 MS = 1_000_000
 PREFIX = "pyjoules_remote_write"
@@ -116,7 +117,8 @@ def test_collector_queues_setup_readings_and_end(make_tree):
     assert isinstance(items[0], ZoneSetup)
     assert [z.zone_id for z in items[0].zones] == ["intel-rapl:0", "intel-rapl:0:0", "intel-rapl:0:1"]
     assert items[-1] is END
-    readings = items[1:-1]
+    assert all(type(batch) is list for batch in items[1:-1])  # readings travel in batches
+    readings = [r for batch in items[1:-1] for r in batch]
     assert len(readings) == collector.samples
     starts = [z.initial_uj for z in fake.zones.values()]
     for _t_ns, _wall_ms, values in readings:
@@ -157,3 +159,26 @@ def test_collector_and_processor_on_a_wrapping_tree(make_tree):
         assert duration_s > 1
         assert sum(energy) / 1e6 / duration_s == pytest.approx(fz.watts, rel=0.02)
     assert processor.warnings.total(DROPPED) == 0
+
+
+def test_processor_takes_batches_of_readings_like_single_ones():
+    zones = (zone("intel-rapl:0", "package-0"),)
+    readings = [(0, 1_000, [0]), (100 * MS, 1_100, [2_500_000]), (200 * MS, 1_200, [5_000_000])]
+    single = [ZoneSetup(zones), *readings, END]
+    batched = [ZoneSetup(zones), readings[:2], readings[2:], END]
+    assert run_processor(batched)[0] == run_processor(single)[0]
+    assert len(run_processor(batched)[0]) == 2 * 3
+
+
+def test_processor_returns_on_stop_after_end_without_waiting_for_a_batch():
+    in_q, out_q, stop = queue.Queue(), queue.Queue(), threading.Event()
+    processor = Processor(Settings())
+    processor.idle_wait_s = 600  # a wait for the next batch would outlast the test
+    for item in (ZoneSetup((zone("intel-rapl:0", "package-0"),)), [(0, 1, [0]), (100 * MS, 2, [100])], END):
+        in_q.put(item)
+    thread = threading.Thread(target=processor.run, args=(in_q, out_q, stop))
+    thread.start()
+    wait_until(lambda: processor.records_out == 3, timeout=10, message="the batch processed")
+    stop.set()
+    thread.join(timeout=20)
+    assert not thread.is_alive()

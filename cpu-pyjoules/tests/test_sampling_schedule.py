@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import random
 import threading
 
 import pytest
 
+from cpu_pyjoules.rapl_reader import RaplReader
+from cpu_pyjoules.sampling import GLITCH, sample_ticks
 from cpu_pyjoules.schedule import AbsoluteSchedule
+from monitoring_client.errors import EnvironmentProblem
+from monitoring_client.ratelimited_log import RateLimitedLog
 from testkit.wait import wait_until
 
 
@@ -36,11 +42,16 @@ class FakeTime:
 def run(schedule, stop, work, max_ticks):
     """Collect (tick, time) pairs; ``work(k)`` advances the fake clock by the work time of tick k."""
     seen = []
-    for k in schedule.ticks(stop):
+    enough = threading.Event()
+    stop_or_enough = stop if stop.is_set() else enough
+
+    def on_tick(k):
         seen.append((k, schedule.clock()))
         work(k)
         if len(seen) >= max_ticks:
-            break
+            enough.set()
+
+    schedule.run(stop_or_enough, on_tick)
     return seen
 
 
@@ -93,21 +104,38 @@ def test_stop_event_ends_the_schedule():
 
     stopped = threading.Event()
     stopped.set()
-    assert list(AbsoluteSchedule(0.1, clock=t.clock, wait=t.wait).ticks(stopped)) == []
+    never = []
+    AbsoluteSchedule(0.1, clock=t.clock, wait=t.wait).run(stopped, never.append)
+    assert never == []
+
+
+def test_skipped_ticks_are_reported_before_the_tick_after_them():
+    t = FakeTime()
+    schedule = AbsoluteSchedule(0.01, clock=t.clock, wait=t.wait)
+    events = []
+    stop = threading.Event()
+
+    def on_tick(k):
+        events.append(("tick", k))
+        t.now += 0.035 if k == 2 else 0.001
+        if k >= 6:
+            stop.set()
+
+    schedule.run(stop, on_tick, lambda missed: events.append(("skipped", missed)))
+    assert events == [("tick", 0), ("tick", 1), ("tick", 2), ("skipped", 2), ("tick", 5), ("tick", 6)]
 
 
 def test_default_wait_wakes_up_on_stop():
     stop = threading.Event()
     schedule = AbsoluteSchedule(3600.0)  # real clock: the second tick is an hour away
-    ticks = schedule.ticks(stop)
-    assert next(ticks) == 0
-    rest = []
-    runner = threading.Thread(target=lambda: rest.extend(ticks))
+    seen = []
+    runner = threading.Thread(target=schedule.run, args=(stop, seen.append))
     runner.start()
+    wait_until(lambda: seen == [0], timeout=10, message="the first tick")
     stop.set()
     runner.join(timeout=10)
     assert not runner.is_alive(), "the schedule kept waiting after stop was set"
-    assert rest == []
+    assert seen == [0]
 
 
 def test_default_wait_with_short_intervals_stops_too():
@@ -115,11 +143,7 @@ def test_default_wait_with_short_intervals_stops_too():
     schedule = AbsoluteSchedule(0.005)  # short waits use time.sleep and check the event after each
     seen = []
 
-    def run_it():
-        for k in schedule.ticks(stop):
-            seen.append(k)
-
-    runner = threading.Thread(target=run_it)
+    runner = threading.Thread(target=schedule.run, args=(stop, seen.append))
     runner.start()
     wait_until(lambda: len(seen) >= 5, timeout=10, message="five ticks")
     stop.set()
@@ -132,3 +156,51 @@ def test_default_wait_with_short_intervals_stops_too():
 def test_interval_must_be_positive(bad):
     with pytest.raises(ValueError):
         AbsoluteSchedule(bad)
+
+
+def counters(tmp_path, *texts):
+    paths = []
+    for i, text in enumerate(texts):
+        path = tmp_path / f"energy_uj_{i}"
+        path.write_text(text)
+        paths.append(path)
+    return paths
+
+
+def test_sample_ticks_reads_every_counter_skips_unparsable_text_and_reports_it(tmp_path):
+    paths = counters(tmp_path, "100\n", "200\n")
+    t = FakeTime()
+    stop, emitted = threading.Event(), []
+    warnings = RateLimitedLog(logging.getLogger("test"), 60.0)
+
+    def emit(reading):
+        emitted.append(reading)
+        if len(emitted) == 1:
+            paths[1].write_text("garbage\n")  # the next tick cannot parse this counter
+        if len(emitted) == 2:
+            stop.set()
+
+    def wait(seconds):
+        if len(emitted) == 1 and warnings.total(GLITCH) == 1:
+            paths[1].write_text("250\n")  # good again after one glitch
+        return t.wait(seconds)
+
+    with RaplReader(paths) as reader:
+        sample_ticks(AbsoluteSchedule(0.1, clock=t.clock, wait=wait), reader, emit, stop, warnings)
+    assert [values for _, _, values in emitted] == [[100, 200], [100, 250]]
+    assert warnings.total(GLITCH) == 1
+    assert all(type(t_ns) is int and type(wall_ms) is int for t_ns, wall_ms, _ in emitted)
+
+
+def test_sample_ticks_raises_the_readers_error_when_a_counter_cannot_be_read(tmp_path):
+    t = FakeTime()
+    with RaplReader(counters(tmp_path, "1\n")) as reader:
+        os.close(reader.fds[0])  # the descriptor goes bad under the sampler
+        with pytest.raises(EnvironmentProblem, match="energy_uj_0"):
+            sample_ticks(
+                AbsoluteSchedule(0.1, clock=t.clock, wait=t.wait),
+                reader,
+                lambda reading: None,
+                threading.Event(),
+                RateLimitedLog(logging.getLogger("test"), 60.0),
+            )

@@ -24,9 +24,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from typing import Any
 
-from monitoring_client.config import env_str
 from monitoring_client.errors import ConfigError
+from monitoring_client.settings_table import setting
+from monitoring_client.settings_values import MetricName
 
 POWER_SUFFIX = "_power_watts"
 ENERGY_SUFFIX = "_energy_joules_total"
@@ -69,9 +71,9 @@ def check_prefix(prefix: str, variable: str = "METRIC_PREFIX") -> str:
     return prefix
 
 
-def env_metric_prefix(default: str, *, name: str = "METRIC_PREFIX", environ: Mapping[str, str] | None = None) -> str:
-    """The metric prefix from the environment (``default`` when unset), checked by :func:`check_prefix`."""
-    return check_prefix(env_str(name, default, environ=environ), name)
+def prefix_setting(default: str, meaning: str = "prefix of the metric names") -> Any:
+    """The ``METRIC_PREFIX`` row of a power client's settings table (a dataclass field, see settings_table)."""
+    return setting("METRIC_PREFIX", MetricName("a Prometheus metric name prefix"), default, meaning)
 
 
 def zone_labels(

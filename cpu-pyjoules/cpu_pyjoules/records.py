@@ -50,8 +50,7 @@ def zone_scopes(zones: Sequence[RaplZone]) -> list[str | None]:
         scopes = [SCOPE_TOTAL if zone.component == PSYS_NAME else SCOPE_PART for zone in zones]
     else:
         scopes = [
-            SCOPE_TOTAL if zone.zone_id.count(":") == 1 or zone.component == DRAM_NAME else SCOPE_PART
-            for zone in zones
+            SCOPE_TOTAL if zone.zone_id.count(":") == 1 or zone.component == DRAM_NAME else SCOPE_PART for zone in zones
         ]
     return list(scopes) if SCOPE_PART in scopes else [None] * len(zones)
 

@@ -24,8 +24,7 @@ Usage: ./$PROG [--print-command] <compose command> [arguments...]
 Runs Docker Compose (\`docker compose\`, else \`docker-compose\`) on docker-compose.yml plus the override for
 the configured RAPL access mode. Every command and argument is passed through unchanged, e.g.:
 
-  ./$PROG up -d --build      build the images and start Prometheus, Grafana and the device clients
-                             whose hardware this host has
+  ./$PROG up -d --build      build the images, start Prometheus, Grafana and the clients this host can run
   ./$PROG ps                 show the services and their health
   ./$PROG logs -f cpu-pyjoules
   ./$PROG down               stop and remove the containers (add -v to delete the data volumes too)
@@ -34,7 +33,7 @@ Before \`up\` it checks, and explains what to do when a check fails:
   - the Docker daemon is reachable;
   - which device clients this host can run (each is a Compose profile; \`up\` activates those found through
     COMPOSE_PROFILES and says in one line each which it skips and why):
-      cpu-pyjoules (profile cpu)       an x86 host exposing RAPL zones (POWERCAP_HOST_DIR, or
+      cpu-pyjoules (profile cpu)       an x86 host (not arm64) exposing RAPL zones (POWERCAP_HOST_DIR, or
                                        /sys/class/powercap outside mount mode)
       gpu-nvml (profile gpu)           an NVIDIA GPU with its driver, and Docker able to give it to containers
                                        (NVIDIA Container Toolkit)

@@ -47,7 +47,14 @@ from .stack_dashboard import (
 )
 from .stack_docker import DockerDaemon, DockerUnavailable
 from .stack_expect import Expected, implausible, without_rule
-from .stack_images import Docker, ImageChoice, build_prometheus_standin, build_python_standin, resolve
+from .stack_images import (
+    PYTHON_STANDIN,
+    Docker,
+    ImageChoice,
+    build_prometheus_standin,
+    build_python_standin,
+    resolve,
+)
 from .stack_yaml import load_yaml
 
 pytestmark = pytest.mark.e2e
@@ -484,3 +491,56 @@ def test_down_removes_everything_the_stack_created(stack: Stack) -> None:
     assert stack.leftovers() == {}
     with pytest.raises(requests.ConnectionError):
         requests.get(f"{stack.prometheus_url}/-/ready", timeout=5)
+
+
+# --- the client images for arm64 (a Jetson, an arm64 server) ----------------------------------------------
+
+ARM64_IMAGES = ("base-monitoring-client", "gpu-nvml", "jetson-ina3221")  # cpu-pyjoules: RAPL is x86 only
+
+
+def aarch64_emulation_missing() -> str | None:
+    """Why this host cannot run arm64 programs in containers, or None: qemu-user-static in binfmt_misc with
+    the F flag (the interpreter is opened at registration, so it works inside a container's root)."""
+    entry = Path("/proc/sys/fs/binfmt_misc/qemu-aarch64")
+    try:
+        lines = entry.read_text().splitlines()
+    except OSError:
+        return f"{entry} is not registered: install qemu-user-static (./run-tests.sh does it as root)"
+    flags = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("flags:")), "")
+    if lines[:1] != ["enabled"] or "F" not in flags:
+        return f"{entry} is not enabled with the F flag (flags {flags!r}): update-binfmts --enable qemu-aarch64"
+    return None
+
+
+def test_client_images_build_and_run_for_arm64(
+    docker_env: dict[str, str], fake_jetson: FakeJetson, say: Callable[[str], None]
+) -> None:
+    """The same Dockerfiles build arm64 images (emulated here) in which the Jetson client finds its rails."""
+    missing = aarch64_emulation_missing()
+    if missing:
+        pytest.skip(f"cannot run arm64 programs here: {missing}")
+    docker = Docker(docker_env, log=say)
+    started = time.monotonic()
+    base = build_python_standin(docker, PYTHON_STANDIN + "-arm64", arch="arm64")
+    say(f"arm64 Python stand-in {base} ready in {time.monotonic() - started:.0f}s")
+    started = time.monotonic()
+    built: dict[str, str] = {}
+    for name in ARM64_IMAGES:
+        tag = f"powermon-e2e-arm64/{name}:latest"
+        arg = f"PYTHON_IMAGE={base}" if name == "base-monitoring-client" else f"BASE_IMAGE={built[ARM64_IMAGES[0]]}"
+        docker.run("build", "--platform", "linux/arm64", "--network", "host", "--build-arg", arg, "-t", tag,
+                   str(ROOT / name), timeout=1800)  # fmt: skip
+        built[name] = tag
+        platform = docker.run("image", "inspect", "--format", "{{.Os}}/{{.Architecture}}", tag).stdout.strip()
+        assert platform == "linux/arm64", (name, platform)
+    say(f"arm64 images built in {time.monotonic() - started:.0f}s: {', '.join(built.values())}")
+    arm64 = ("run", "--rm", "--platform", "linux/arm64", "--network", "none", "--read-only", "--cap-drop", "ALL")
+    machine = docker.run(
+        *arm64, "--entrypoint", "python", built["jetson-ina3221"], "-c", "import os; print(os.uname().machine)"
+    )
+    assert machine.stdout.strip() == "aarch64"
+    check = docker.run(*arm64, "-v", f"{fake_jetson.root}:/host/sys:ro", "-e", "JETSON_SYSFS_ROOT=/host/sys",
+                       built["jetson-ina3221"], "--check", check=False)  # fmt: skip
+    assert check.returncode == 0 and "configuration OK" in check.stdout, check.stdout + check.stderr
+    nvml = docker.run(*arm64, "--entrypoint", "python", built["gpu-nvml"], "-c", "import gpu_nvml, pynvml")
+    assert nvml.returncode == 0

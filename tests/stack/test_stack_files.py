@@ -166,6 +166,26 @@ def test_client_healthcheck_is_defined_once_in_the_base_image() -> None:
         assert "/healthz" not in compose.read_text(), f"{compose.name} redefines the client healthcheck"
 
 
+def test_client_dockerfiles_are_architecture_neutral() -> None:
+    """The same Dockerfiles build amd64 and arm64 images (the e2e test builds them for arm64 where it can):
+    no architecture, downloaded file or wheel in any instruction; pip resolves each platform's wheels."""
+    specific = re.compile(
+        r"amd64|x86_64|x86-64|aarch64|arm64|armhf|i[3-6]86|\.whl\b|https?://(?!127\.0\.0\.1)|curl |wget ", re.I
+    )
+    dockerfiles = sorted(ROOT.glob("*/Dockerfile"))
+    assert {d.parent.name for d in dockerfiles} >= {
+        "base-monitoring-client",
+        "cpu-pyjoules",
+        "gpu-nvml",
+        "jetson-ina3221",
+    }
+    for dockerfile in dockerfiles:
+        lines = [line for line in dockerfile.read_text().splitlines() if not line.lstrip().startswith("#")]
+        assert not [line for line in lines if specific.search(line)], dockerfile
+    constraints = (ROOT / "base-monitoring-client" / "docker-constraints.txt").read_text()
+    assert "platform_machine" not in constraints and not specific.search(constraints)
+
+
 def test_no_wildcard_binding_and_no_password_in_committed_defaults() -> None:
     # A literal value after KEY= or KEY: (a ${VAR} reference is fine if its default is empty, checked below).
     password_assignment = re.compile(

@@ -12,8 +12,9 @@ Labels, the same on both series of a zone:
 * ``zone``: which one, unique on a host (a sysfs id, a GPU UUID, a chip and channel);
 * ``method``: ``counter`` where the hardware keeps an energy counter, ``integrated`` where the client
   integrates sampled power;
-* ``scope``: only where a whole-board zone and its parts coexist on a host: ``total`` on the whole-board
-  zone, ``part`` on the others, so that ``sum without(...) (x{scope!="part"})`` never counts twice;
+* ``scope``: where a whole-board zone and its parts coexist on a host: ``total`` on the whole-board
+  zone, ``part`` on the others, so that ``sum without(...) (x{scope!="part"})`` never counts twice (a
+  client whose zones nest in a way a reader could misjudge sets it on every zone, as cpu-pyjoules does);
 * ``source`` and ``host``: added by the base client to every series.
 
 Clients may add their own labels (a GPU's ``index`` and ``model``). Everything a client needs to follow the

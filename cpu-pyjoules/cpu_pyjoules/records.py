@@ -5,8 +5,8 @@
 * ``<prefix>_power_watts`` and ``<prefix>_energy_joules_total``: the power naming contract of every power
   client (``monitoring_client.power_contract``): that energy divided by the interval's duration (monotonic
   clock), and joules since the client started, wrap-corrected and monotonic. Labels ``component`` (the
-  zone's sysfs name), ``zone`` (its sysfs id), ``method="counter"`` (RAPL keeps energy counters) and, where
-  totals and parts coexist, ``scope`` (see :func:`zone_scopes`).
+  zone's sysfs name), ``zone`` (its sysfs id), ``method="counter"`` (RAPL keeps energy counters) and
+  ``scope`` (see :func:`zone_scopes`).
 
 ``source`` and ``host`` are added by the base client to every series that lacks them. The label dicts are
 built once per zone and shared by all of that zone's records: the hot path allocates only the record dicts.
@@ -37,22 +37,21 @@ def metric_names(prefix: str) -> tuple[str, str, str]:
     return (f"{prefix}_energy_uj", power_metric(prefix), energy_metric(prefix))
 
 
-def zone_scopes(zones: Sequence[RaplZone]) -> list[str | None]:
+def zone_scopes(zones: Sequence[RaplZone]) -> list[str]:
     """The ``scope`` of each zone, so that ``sum(x{scope!="part"})`` per host counts every joule once.
 
     With a ``psys`` zone (the whole platform: packages, DRAM and the rest of the SoC), psys is the total and
     every other zone a part. Without it, the top-level package zones and ``dram`` (never counted inside
     package energy, whether the tree has it as a sub-zone or not) are totals, and the packages' sub-zones
-    (``core``, ``uncore``) parts. A tree with no part (packages only) gets no ``scope`` at all, as the
-    contract asks.
+    (``core``, ``uncore``) parts. Every zone carries its scope, even where none is a part (packages and
+    DRAM only): the tree nests ``dram`` under its package, so a reader guessing from the tree would take
+    DRAM for a part of the package.
     """
     if any(zone.component == PSYS_NAME for zone in zones):
-        scopes = [SCOPE_TOTAL if zone.component == PSYS_NAME else SCOPE_PART for zone in zones]
-    else:
-        scopes = [
-            SCOPE_TOTAL if zone.zone_id.count(":") == 1 or zone.component == DRAM_NAME else SCOPE_PART for zone in zones
-        ]
-    return list(scopes) if SCOPE_PART in scopes else [None] * len(zones)
+        return [SCOPE_TOTAL if zone.component == PSYS_NAME else SCOPE_PART for zone in zones]
+    return [
+        SCOPE_TOTAL if zone.zone_id.count(":") == 1 or zone.component == DRAM_NAME else SCOPE_PART for zone in zones
+    ]
 
 
 class RecordBuilder:

@@ -93,12 +93,13 @@ def test_psys_else_packages_and_dram_are_the_totals(zones, totals):
     assert all(s == "part" for z, s in zip(zones, scopes, strict=True) if z.component not in totals)
 
 
-def test_no_scope_where_nothing_is_a_part():
-    assert zone_scopes(SERVER) == [None] * 4  # packages and their dram: four totals, nothing to leave out
+def test_every_zone_has_a_scope_even_where_none_is_a_part():
+    # dram is a sub-zone of each package in the tree, yet a total: the label says so, nobody has to guess
+    assert zone_scopes(SERVER) == ["total"] * 4
     builder = RecordBuilder(layout(("intel-rapl:0", "package-0")), "p")
     out = []
     builder.append(out, 0, 10, 10, 10, 1)
-    assert {"scope"} & {key for r in out for key in r["labels"]} == set()
+    assert [r["labels"].get("scope") for r in out] == [None, "total", "total"]  # the seed's energy_uj has none
 
 
 def test_the_sum_of_totals_is_the_energy_drawn_once():

@@ -1,4 +1,5 @@
-"""Root pytest configuration shared by every suite in the repository: the real-Prometheus fixtures.
+"""Root pytest configuration shared by every suite in the repository: the real-Prometheus fixtures, and a
+directory in memory for fake hardware trees.
 
 Each suite starts Prometheus the same way (testkit, installed by ./run-tests.sh) and nobody writes a
 second launcher.
@@ -6,6 +7,9 @@ second launcher.
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,3 +35,22 @@ def prometheus(tmp_path: Path) -> Iterator[PrometheusServer]:
 def prometheus_ooo(tmp_path: Path) -> Iterator[PrometheusServer]:
     """A real Prometheus that accepts samples up to 10 minutes out of order, as the stack configures it."""
     yield from _server(tmp_path, "10m")
+
+
+@pytest.fixture
+def tmpfs_path(tmp_path: Path) -> Iterator[Path]:
+    """A directory in memory (/dev/shm) when there is one, else tmp_path.
+
+    A fake tree that advances in real time should live on tmpfs: on a disk-backed filesystem a rewrite of a
+    page that is being written back can block for tens of milliseconds, which freezes the counters and
+    shows up as single power samples that are off by several percent.
+    """
+    shm = Path("/dev/shm")
+    if not (shm.is_dir() and os.access(shm, os.W_OK)):
+        yield tmp_path
+        return
+    path = Path(tempfile.mkdtemp(prefix="powermon-test-", dir=shm))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)

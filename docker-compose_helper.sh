@@ -12,6 +12,9 @@ PROG=$(basename "$0")
 PROFILE_NAME=docker-pyjoules
 CLIENT_SERVICE=cpu-pyjoules
 BASE_SERVICE=base-monitoring-client
+# The device clients, each in its own Compose profile (docker-compose.yml), in the order `up` reports them.
+CLIENTS=(cpu-pyjoules gpu-nvml jetson-ina3221)
+declare -A CLIENT_PROFILE=([cpu-pyjoules]=cpu [gpu-nvml]=gpu [jetson-ina3221]=jetson)
 
 usage() {
   cat <<EOF
@@ -21,17 +24,26 @@ Usage: ./$PROG [--print-command] <compose command> [arguments...]
 Runs Docker Compose (\`docker compose\`, else \`docker-compose\`) on docker-compose.yml plus the override for
 the configured RAPL access mode. Every command and argument is passed through unchanged, e.g.:
 
-  ./$PROG up -d --build      build the images and start Prometheus, Grafana and cpu-pyjoules
+  ./$PROG up -d --build      build the images, start Prometheus, Grafana and the clients this host can run
   ./$PROG ps                 show the services and their health
   ./$PROG logs -f cpu-pyjoules
   ./$PROG down               stop and remove the containers (add -v to delete the data volumes too)
 
 Before \`up\` it checks, and explains what to do when a check fails:
   - the Docker daemon is reachable;
-  - the host exposes RAPL zones (POWERCAP_HOST_DIR, or /sys/class/powercap outside mount mode);
+  - which device clients this host can run (each is a Compose profile; \`up\` activates those found through
+    COMPOSE_PROFILES and says in one line each which it skips and why):
+      cpu-pyjoules (profile cpu)       an x86 host (not arm64) exposing RAPL zones (POWERCAP_HOST_DIR, or
+                                       /sys/class/powercap outside mount mode)
+      gpu-nvml (profile gpu)           an NVIDIA GPU with its driver, and Docker able to give it to containers
+                                       (NVIDIA Container Toolkit)
+      jetson-ina3221 (profile jetson)  INA3221 power rails under JETSON_SYSFS_HOST_DIR (/sys): a Jetson
+    A client named on the command line must have its hardware (else \`up\` stops and says why). Set
+    COMPOSE_PROFILES yourself (e.g. in .env.local) to choose the clients without detection;
   - in AppArmor mode: AppArmor is enabled and the '$PROFILE_NAME' profile is loaded;
   - a Grafana admin password is set; if none is, one is generated into .env.local (mode 600).
-  Checks about the client are skipped when the services named on the command line exclude it.
+  Checks about a client are skipped when the services named on the command line exclude it. Every other
+  command sees every client (all profiles active), so \`down\`, \`ps\` and \`logs\` cover them all.
 
 RAPL access modes (RAPL_ACCESS in .env; PRIVILEGED=True/true/1/yes forces privileged):
   mount       default: the host's powercap tree bind-mounted read-only, all capabilities dropped
@@ -45,6 +57,7 @@ Options:
 Environment:
   EXTRA_COMPOSE_FILES   colon-separated extra compose files appended after the mode's files
   HELPER_COMPOSE        the compose command to use (e.g. "docker-compose"), instead of auto-detection
+  HELPER_NVIDIA_GPUS    where the NVIDIA driver lists the GPUs (/proc/driver/nvidia/gpus)
 EOF
 }
 
@@ -126,7 +139,7 @@ load_config() {
   # unexported UID variable does not override GID/UID from the files.
   local key value
   for key in "${CONF_KEYS[@]}" GF_SECURITY_ADMIN_PASSWORD HOST_LABEL POWERCAP_HOST_DIR RAPL_ACCESS PRIVILEGED \
-    EXTRA_COMPOSE_FILES; do
+    EXTRA_COMPOSE_FILES JETSON_SYSFS_HOST_DIR COMPOSE_PROFILES; do
     if value=$(printenv -- "$key"); then
       conf_set "$key" "$value"
     fi
@@ -247,26 +260,79 @@ check_docker() {
   fi
 }
 
-has_rapl_zones() {
-  local dir=$1 zone
-  for zone in "$dir"/intel-rapl/intel-rapl:*; do
-    [[ -e "$zone/energy_uj" ]] && return 0
-  done
-  return 1
+# Why this host cannot run device client $1, in one line; nothing when it can. (The client containers
+# read as uid 0 or as an unprivileged user: a RAPL counter that exists is readable to the container,
+# whatever the user running this script may read.)
+missing_hardware() {
+  local dir zone arch runtimes
+  case "$1" in
+    cpu-pyjoules)
+      arch=$(uname -m)
+      case "$arch" in
+        x86_64 | amd64 | i?86) ;;
+        *) echo "RAPL energy counters exist on x86 CPUs only, and this host is $arch"; return ;;
+      esac
+      dir=/sys/class/powercap
+      [[ "$MODE" == mount ]] && dir=$(conf POWERCAP_HOST_DIR /sys/devices/virtual/powercap)
+      for zone in "$dir"/intel-rapl/intel-rapl:*; do
+        [[ -e "$zone/energy_uj" ]] && return
+      done
+      echo "No RAPL zones under $dir (expected $dir/intel-rapl/intel-rapl:0/energy_uj): a virtual machine, or" \
+        "the driver is not loaded (on bare-metal Intel/AMD: sudo modprobe intel_rapl_msr)"
+      ;;
+    gpu-nvml)
+      dir=${HELPER_NVIDIA_GPUS:-/proc/driver/nvidia/gpus}
+      if ! compgen -G "$dir/*" >/dev/null; then
+        echo "no NVIDIA GPU: the NVIDIA driver lists none ($dir)"
+        return
+      fi
+      # Docker gives containers NVIDIA GPUs (driver nvidia) only with the toolkit's hook on its PATH.
+      runtimes=$(docker info --format '{{json .Runtimes}}' 2>/dev/null) || runtimes=
+      if ! command -v nvidia-container-runtime-hook >/dev/null && [[ "$runtimes" != *'"nvidia"'* ]]; then
+        echo "an NVIDIA GPU, but Docker cannot give it to containers: install the NVIDIA Container Toolkit" \
+          "(nvidia-ctk runtime configure --runtime=docker, then restart Docker)"
+      fi
+      ;;
+    jetson-ina3221)
+      dir=$(conf JETSON_SYSFS_HOST_DIR /sys)
+      compgen -G "$dir/bus/i2c/drivers/ina3221/*/hwmon/hwmon*/in[1-3]_input" >/dev/null && return
+      compgen -G "$dir/bus/i2c/drivers/ina3221x/*/iio:device*/in_voltage[0-2]_input" >/dev/null && return
+      echo "no INA3221 power monitor under $dir/bus/i2c/drivers/ (not an NVIDIA Jetson)"
+      ;;
+  esac
 }
 
-check_rapl() {
-  local dir
-  if [[ "$MODE" == mount ]]; then
-    dir=$(conf POWERCAP_HOST_DIR /sys/devices/virtual/powercap)
-  else
-    dir=/sys/class/powercap
+# The device clients `up` starts, as COMPOSE_PROFILES. Without services named, those whose hardware this
+# host has, with one line for each skipped; a client named on the command line without its hardware is a
+# problem. A COMPOSE_PROFILES of the user's own is kept as it is.
+declare -a STARTING=()
+PROFILES_CHOSEN=0
+choose_clients() {
+  local service reason
+  local -a profiles=()
+  if ((${#UP_SERVICES[@]} == 0)) && [[ -n "$(conf COMPOSE_PROFILES)" ]]; then
+    for service in "${CLIENTS[@]}"; do
+      [[ ",$(conf COMPOSE_PROFILES)," == *",${CLIENT_PROFILE[$service]},"* ]] && STARTING+=("$service")
+    done
+    echo "$PROG: COMPOSE_PROFILES=$(conf COMPOSE_PROFILES) is set: starting what it names, hardware not checked" >&2
+    return
   fi
-  if ! has_rapl_zones "$dir"; then
-    problem "No RAPL zones under $dir (expected $dir/intel-rapl/intel-rapl:0/energy_uj).
-    This host does not expose CPU energy counters: virtual machines and non-x86 machines usually
-    do not; on bare-metal Intel/AMD try 'sudo modprobe intel_rapl_msr' (and intel_rapl_common).
-    To run only the server side here: ./$PROG up -d prometheus grafana"
+  for service in "${CLIENTS[@]}"; do
+    starts_service "$service" || continue
+    reason=$(missing_hardware "$service")
+    if [[ -z "$reason" ]]; then
+      STARTING+=("$service")
+      profiles+=("${CLIENT_PROFILE[$service]}")
+    elif ((${#UP_SERVICES[@]})); then
+      problem "$service cannot run on this host: $reason."
+    else
+      echo "$PROG: not starting $service: $reason" >&2
+    fi
+  done
+  if ((${#UP_SERVICES[@]} == 0)); then
+    conf_set COMPOSE_PROFILES "$(IFS=,; echo "${profiles[*]}")"
+    PROFILES_CHOSEN=1
+    echo "$PROG: device clients for this host: ${STARTING[*]:-none} (COMPOSE_PROFILES=$(conf COMPOSE_PROFILES))" >&2
   fi
 }
 
@@ -322,11 +388,10 @@ save_generated_password() {
 
 run_up_checks() {
   check_docker
-  if starts_service "$CLIENT_SERVICE"; then
-    check_rapl
-    if [[ "$MODE" == apparmor ]]; then
-      check_apparmor
-    fi
+  choose_clients
+  if [[ "$MODE" == apparmor ]] && { [[ " ${STARTING[*]} " == *" $CLIENT_SERVICE "* ]] ||
+    { ((${#UP_SERVICES[@]})) && starts_service "$CLIENT_SERVICE"; }; }; then
+    check_apparmor
   fi
   if starts_service grafana; then
     check_grafana_password
@@ -373,6 +438,13 @@ main() {
       conf_set HOST_LABEL "$(hostname)"
     fi
   fi
+  # Every other command (and `up` of named services) sees every device client.
+  if [[ -z "$(conf COMPOSE_PROFILES)" ]] && ((!PROFILES_CHOSEN)); then
+    local service
+    local -a all=()
+    for service in "${CLIENTS[@]}"; do all+=("${CLIENT_PROFILE[$service]}"); done
+    conf_set COMPOSE_PROFILES "$(IFS=,; echo "${all[*]}")"
+  fi
 
   # Everything from the files goes to Compose through the environment: .env.local and generated values
   # would otherwise be invisible to it. `env` can set UID/GID for the child, which bash itself cannot.
@@ -391,6 +463,7 @@ main() {
       echo "# would generate a Grafana password into $GENERATED_PASSWORD_FILE"
     fi
     echo "# mode: $MODE"
+    echo "# profiles: COMPOSE_PROFILES=$(conf COMPOSE_PROFILES)"
     if ((${#prebuild[@]})); then
       printf '%q ' "${prebuild[@]}"
       echo
@@ -415,12 +488,12 @@ needs_base_build() {
     build)
       (($# == 1)) && return 0
       for arg in "${@:2}"; do
-        [[ "$arg" == "$CLIENT_SERVICE" ]] && return 0
+        [[ " ${CLIENTS[*]} " == *" $arg "* ]] && return 0
       done
       return 1
       ;;
     up | create)
-      if [[ "$command" == up ]] && ! starts_service "$CLIENT_SERVICE"; then
+      if [[ "$command" == up ]] && ((${#STARTING[@]} == 0)); then
         return 1
       fi
       for arg in "${@:2}"; do

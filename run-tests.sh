@@ -8,8 +8,10 @@
 # What it installs, and only when missing:
 #   - system packages (as root, through apt-get): prometheus (real server for integration tests, promtool
 #     for the alerting rules), victoria-metrics and openssl (energy-report's compatibility and TLS tests),
-#     docker.io + docker-compose + debootstrap (end-to-end stack test), apparmor (profile syntax check);
-#     without root it installs nothing system-wide and the tests that need those tools skip with a reason;
+#     docker.io + docker-compose + debootstrap (end-to-end stack test), apparmor (profile syntax check),
+#     qemu-user-static + binfmt-support (the client images built for arm64 in the end-to-end test: it
+#     registers qemu-aarch64 in binfmt_misc); without root it installs nothing system-wide and the tests
+#     that need those tools skip with a reason;
 #   - a virtual environment in .venv with every package of PACKAGES (editable) and the test requirements.
 #
 # Checks, before pytest, each failing the run on any finding: `ruff check .` and `ruff format --check .`
@@ -34,6 +36,7 @@ command -v docker-compose >/dev/null 2>&1 || docker compose version >/dev/null 2
 command -v debootstrap >/dev/null 2>&1 || need_pkgs+=(debootstrap)
 command -v apparmor_parser >/dev/null 2>&1 || need_pkgs+=(apparmor)
 command -v cc >/dev/null 2>&1 || need_pkgs+=(gcc libc6-dev)  # compiles gpu-nvml's stand-in libnvidia-ml.so.1
+command -v qemu-aarch64-static >/dev/null 2>&1 || need_pkgs+=(qemu-user-static binfmt-support)  # arm64 images
 if ((${#need_pkgs[@]})); then
   if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
     log "installing system packages: ${need_pkgs[*]}"
@@ -42,6 +45,13 @@ if ((${#need_pkgs[@]})); then
   else
     log "not root or no apt-get: not installing ${need_pkgs[*]}; tests needing them will skip and say why"
   fi
+fi
+# arm64 programs in containers (qemu-user-static's interpreter registered with binfmt_misc), where the
+# kernel allows it; otherwise the arm64 image test skips and says why.
+binfmt=/proc/sys/fs/binfmt_misc
+if [[ $(id -u) -eq 0 && ! -e $binfmt/qemu-aarch64 ]] && command -v update-binfmts >/dev/null 2>&1; then
+  [[ -e $binfmt/register ]] || mount -t binfmt_misc binfmt_misc "$binfmt" 2>/dev/null || true
+  update-binfmts --enable qemu-aarch64 2>/dev/null || log "could not register qemu-aarch64 with binfmt_misc"
 fi
 
 python=${PYTHON:-python3}

@@ -12,8 +12,9 @@ Labels, the same on both series of a zone:
 * ``zone``: which one, unique on a host (a sysfs id, a GPU UUID, a chip and channel);
 * ``method``: ``counter`` where the hardware keeps an energy counter, ``integrated`` where the client
   integrates sampled power;
-* ``scope``: only where a whole-board zone and its parts coexist on a host: ``total`` on the whole-board
-  zone, ``part`` on the others, so that ``sum without(...) (x{scope!="part"})`` never counts twice;
+* ``scope``: where a whole-board zone and its parts coexist on a host: ``total`` on the whole-board
+  zone, ``part`` on the others, so that ``sum without(...) (x{scope!="part"})`` never counts twice (a
+  client whose zones nest in a way a reader could misjudge sets it on every zone, as cpu-pyjoules does);
 * ``source`` and ``host``: added by the base client to every series.
 
 Clients may add their own labels (a GPU's ``index`` and ``model``). Everything a client needs to follow the
@@ -24,9 +25,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from typing import Any
 
-from monitoring_client.config import env_str
 from monitoring_client.errors import ConfigError
+from monitoring_client.settings_table import setting
+from monitoring_client.settings_values import MetricName
 
 POWER_SUFFIX = "_power_watts"
 ENERGY_SUFFIX = "_energy_joules_total"
@@ -69,9 +72,9 @@ def check_prefix(prefix: str, variable: str = "METRIC_PREFIX") -> str:
     return prefix
 
 
-def env_metric_prefix(default: str, *, name: str = "METRIC_PREFIX", environ: Mapping[str, str] | None = None) -> str:
-    """The metric prefix from the environment (``default`` when unset), checked by :func:`check_prefix`."""
-    return check_prefix(env_str(name, default, environ=environ), name)
+def prefix_setting(default: str, meaning: str = "prefix of the metric names") -> Any:
+    """The ``METRIC_PREFIX`` row of a power client's settings table (a dataclass field, see settings_table)."""
+    return setting("METRIC_PREFIX", MetricName("a Prometheus metric name prefix"), default, meaning)
 
 
 def zone_labels(

@@ -32,7 +32,7 @@ from typing import Any, TypeVar
 from monitoring_client.errors import ConfigError
 from monitoring_client.settings_values import Bad, Invalid, Kind
 
-__all__ = ["Setting", "markdown_table", "parse", "read", "rows", "setting", "update_readme"]
+__all__ = ["Setting", "markdown_table", "parse", "read", "refusals", "rows", "setting", "update_readme"]
 
 D = TypeVar("D")
 T = TypeVar("T")
@@ -96,6 +96,12 @@ def rows(cls: type[Any]) -> list[Setting]:
         if isinstance(row, Setting):
             out.append(dataclasses.replace(row, field=f.name))
     return out
+
+
+def refusals(cls: type[Any]) -> list[tuple[str, Bad, bool]]:
+    """``(variable, bad value, refused only when the client starts)`` for every value the rows must refuse:
+    what tests and the reliability report feed the real client to see it stop."""
+    return [(row.variable, bad, bad in row.refused_at_start) for row in rows(cls) for bad in row.refused()]
 
 
 def _text(variable: str, environ: Mapping[str, str] | None) -> str | None:

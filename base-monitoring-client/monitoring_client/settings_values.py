@@ -358,3 +358,34 @@ class Directory(_KindBase):
         if path.exists() and not path.is_dir():
             raise Invalid(text)
         return path
+
+
+@dataclass(frozen=True)
+class CommaList(_KindBase):
+    """Items separated by commas, each matching the regular expression ``item`` (blanks around items and
+    empty items ignored), as a tuple. ``everything`` (e.g. ``all``), alone, means the empty tuple: no
+    selection. ``what`` completes "expected ..."; ``bad`` are values of the wrong shape it must refuse."""
+
+    item: str
+    what: str
+    everything: str | None = None
+    bad: tuple[Bad, ...] = ()
+
+    @property
+    def expected(self) -> str:
+        return (f"{self.everything!r} or " if self.everything else "") + self.what
+
+    def __call__(self, text: str) -> tuple[str, ...]:
+        items = tuple(part.strip() for part in text.split(",") if part.strip())
+        if self.everything is not None and items == (self.everything,):
+            return ()
+        pattern = re.compile(self.item)
+        if not items or not all(pattern.fullmatch(item) for item in items):
+            raise Invalid(text)
+        return items
+
+    def show(self, value: Any) -> str:
+        return ",".join(value) if value or self.everything is None else self.everything
+
+    def refused(self) -> Sequence[Bad]:
+        return self.bad

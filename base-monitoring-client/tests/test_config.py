@@ -19,6 +19,7 @@ from monitoring_client.config import (
     load_config,
 )
 from monitoring_client.errors import ConfigError
+from monitoring_client.settings_values import Bad, CommaList, Invalid
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -147,3 +148,17 @@ def test_every_field_is_a_row_and_every_row_has_values_to_refuse() -> None:
                 continue  # refused when the client starts (a missing module), not when it parses
             with pytest.raises(ConfigError, match=f"^{row.variable}="):
                 load_config({**bad.also, row.variable: bad.value})
+
+
+def test_comma_list_kind() -> None:
+    kind = CommaList(r"\d+|GPU-\w+", "indexes or UUIDs", everything="all", bad=(Bad("not an index", "x"),))
+    assert kind(" 0, 2 ,") == ("0", "2") and kind("GPU-ab,1") == ("GPU-ab", "1")
+    assert kind("all") == () and kind.show(()) == "all" and kind.show(("0", "2")) == "0,2"
+    assert kind.expected == "'all' or indexes or UUIDs" and [b.value for b in kind.refused()] == ["x"]
+    for text in ("x", "all,1", ",", "0;1", "GPU-"):
+        with pytest.raises(Invalid):
+            kind(text)
+    names = CommaList(r"[A-Z_]+", "rail names")
+    assert names("VDD_IN") == ("VDD_IN",) and names.show(("A", "B")) == "A,B" and names.expected == "rail names"
+    with pytest.raises(Invalid):
+        names("all")

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pytest
 
 from monitoring_client import power_contract as pc
 from monitoring_client.errors import ConfigError
 from monitoring_client.records import LABEL_NAME_RE, METRIC_NAME_RE
+from monitoring_client.settings_table import parse, rows
 
 
 def test_metric_names_follow_prometheus_base_units() -> None:
@@ -21,11 +24,16 @@ def test_a_prefix_that_cannot_start_a_metric_name_is_a_config_error(prefix: str)
         pc.check_prefix(prefix)
 
 
-def test_prefix_from_the_environment() -> None:
-    assert pc.env_metric_prefix("nvml", environ={}) == "nvml"
-    assert pc.env_metric_prefix("nvml", environ={"METRIC_PREFIX": " lab_gpu "}) == "lab_gpu"
-    with pytest.raises(ConfigError, match="^MY_PREFIX='1x' is invalid"):
-        pc.env_metric_prefix("nvml", name="MY_PREFIX", environ={"MY_PREFIX": "1x"})
+def test_prefix_row_of_a_settings_table() -> None:
+    @dataclass(frozen=True)
+    class Settings:
+        metric_prefix: str = pc.prefix_setting("nvml")
+
+    assert parse(Settings, {}).metric_prefix == "nvml"
+    assert parse(Settings, {"METRIC_PREFIX": " lab_gpu "}).metric_prefix == "lab_gpu"
+    with pytest.raises(ConfigError, match="^METRIC_PREFIX='1x' is invalid: expected a Prometheus metric name prefix"):
+        parse(Settings, {"METRIC_PREFIX": "1x"})
+    assert [(row.variable, row.meaning) for row in rows(Settings)] == [("METRIC_PREFIX", "prefix of the metric names")]
 
 
 def test_zone_labels_hold_the_contract_and_extra_labels() -> None:

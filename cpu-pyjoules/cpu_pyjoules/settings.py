@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cpu_pyjoules.sampler_process import AUTO, SAMPLER_MODES
+from monitoring_client.power_contract import prefix_setting
 from monitoring_client.settings_table import parse, setting
-from monitoring_client.settings_values import Bad, Choice, FilePath, Flag, MetricName, Number
+from monitoring_client.settings_values import Bad, Choice, FilePath, Flag, Number
 
 DEFAULT_POWERCAP_ROOT = Path("/sys/class/powercap")
 DEFAULT_METRIC_PREFIX = "pyjoules_remote_write"
@@ -35,12 +36,7 @@ class Settings:
         " `/host/powercap`",
         refused_at_start=(Bad("no RAPL tree there", "/nonexistent/powercap"),),
     )
-    metric_prefix: str = setting(
-        "METRIC_PREFIX",
-        MetricName("a Prometheus metric name prefix"),
-        DEFAULT_METRIC_PREFIX,
-        "prefix of the three metric names",
-    )
+    metric_prefix: str = prefix_setting(DEFAULT_METRIC_PREFIX, "prefix of the three metric names")
     max_zone_power_w: float = setting(
         "MAX_ZONE_POWER_W",
         Number(minimum=1.0, maximum=1e6),

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -28,22 +25,3 @@ def make_tree(tmp_path: Path) -> Iterator[Callable[..., FakePowercap]]:
     yield make
     for fake in made:
         fake.close()
-
-
-@pytest.fixture
-def tmpfs_path(tmp_path: Path) -> Iterator[Path]:
-    """A directory in memory (/dev/shm) when there is one, else tmp_path.
-
-    A fake tree that advances in real time should live on tmpfs: on a disk-backed filesystem a rewrite of a
-    page that is being written back can block for tens of milliseconds, which freezes the counters and
-    shows up as single power samples that are off by several percent.
-    """
-    shm = Path("/dev/shm")
-    if not (shm.is_dir() and os.access(shm, os.W_OK)):
-        yield tmp_path
-        return
-    path = Path(tempfile.mkdtemp(prefix="cpu-pyjoules-test-", dir=shm))
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)

@@ -66,9 +66,13 @@ def test_processor_emits_energy_power_and_total_per_zone():
     assert [r["value"] for r in series[(f"{PREFIX}_energy_joules_total", "intel-rapl:0")]] == pytest.approx([2.5, 5.0])
     assert [r["value"] for r in series[(f"{PREFIX}_power_watts", "intel-rapl:0:0")]] == pytest.approx([16, 15])
     assert [r["timestamp_ms"] for r in series[(f"{PREFIX}_energy_uj", "intel-rapl:0:0")]] == [1_100, 1_200]
-    assert {tuple(sorted(r["labels"].items())) for r in records} == {
+    assert {tuple(sorted(r["labels"].items())) for r in records if r["metric"].endswith("_energy_uj")} == {
         (("component", "package-0"), ("zone", "intel-rapl:0")),
         (("component", "core"), ("zone", "intel-rapl:0:0")),
+    }
+    assert {tuple(sorted(r["labels"].items())) for r in records if not r["metric"].endswith("_energy_uj")} == {
+        (("component", "package-0"), ("method", "counter"), ("scope", "total"), ("zone", "intel-rapl:0")),
+        (("component", "core"), ("method", "counter"), ("scope", "part"), ("zone", "intel-rapl:0:0")),
     }
     assert len(records) == 2 * 3 * 2 == processor.records_out
 

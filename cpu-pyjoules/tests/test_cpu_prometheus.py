@@ -2,8 +2,9 @@
 
 The fake tree has two sockets and psys, with known watts per zone and counters that wrap every 1.5-15 s.
 After ~15 s of sampling at 10 Hz, Prometheus must show each zone's power within 2 % of its watts,
-``energy_joules_total`` rising at that rate, no negative value in any of the three metrics, and exactly the
-documented labels.
+``energy_joules_total`` rising at that rate, no negative value in any of the three metrics, exactly the
+documented labels (the seed's metric with the seed's labels, the contract's two with ``method`` and
+``scope``: psys the total, every other zone a part), and a sum of the totals that counts each watt once.
 """
 
 from __future__ import annotations
@@ -67,8 +68,11 @@ def test_power_and_energy_in_prometheus_match_the_tree(prometheus, tmp_path, tmp
         raw = prometheus.raw_samples(f"{PREFIX}_{metric}")
         for key, samples in raw.items():
             labels = dict(key)
-            assert set(labels) == {"__name__", "component", "zone", "source", "host"}, labels
+            contract = {"method": "counter", "scope": "total" if labels["component"] == "psys" else "part"}
+            seed = {"__name__", "component", "zone", "source", "host"}
+            assert set(labels) == (seed if metric == "energy_uj" else seed | set(contract)), labels
             assert labels["source"] == "cpu-pyjoules" and labels["host"] == "test-host"
+            assert metric == "energy_uj" or {k: labels[k] for k in contract} == contract, labels
             assert all(value >= 0 for _, value in samples), f"negative {metric} in {labels}"
             series[(metric, labels["component"], labels["zone"])] = samples
         assert {(c, z) for m, c, z in series if m == metric} == set(expected_labels), metric
@@ -99,3 +103,6 @@ def test_power_and_energy_in_prometheus_match_the_tree(prometheus, tmp_path, tmp
         labels = result["metric"]
         watts = expected_labels[(labels["component"], labels["zone"])]
         assert float(result["value"][1]) == pytest.approx(watts, rel=0.02)
+    # what the dashboard sums per host never counts a watt twice: psys alone, the platform's whole draw
+    (host_power,) = prometheus.query(f'sum by (host) (avg_over_time({PREFIX}_power_watts{{scope!="part"}}[1h]))')
+    assert float(host_power["value"][1]) == pytest.approx(PSYS_W, rel=0.02)

@@ -1,48 +1,54 @@
-"""Configuration of gpu-nvml, read from the environment once at start-up (exit status 2 on a bad value)."""
+"""Configuration of gpu-nvml: its rows of the settings table, read from the environment at start-up.
+
+The rows are declared the way the base client declares its own (``monitoring_client.settings_table``), so a
+bad value is reported the same way (``ConfigError``: every problem at once, one line each, exit status 2)
+and the README's settings table is rendered from them. ``monitor_impl.py`` calls :func:`load_settings` at
+import time, before NVML is started. Whether the GPUs named in NVML_DEVICES exist is checked when NVML
+answers (``gpu_nvml.devices``), also with exit status 2.
+"""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from monitoring_client.config import env_float, env_str
-from monitoring_client.errors import ConfigError
-from monitoring_client.power_contract import env_metric_prefix
+from monitoring_client.power_contract import prefix_setting
+from monitoring_client.settings_table import parse, setting
+from monitoring_client.settings_values import Bad, CommaList, Number
 
 DEFAULT_METRIC_PREFIX = "nvml"
 # A GPU drawing more than this is a misread: the largest accelerators are rated around 1.2 kW.
 DEFAULT_MAX_GPU_POWER_W = 3000.0
+
+GPU_SELECTION = CommaList(
+    r"\d+|(?:GPU|MIG)-[0-9A-Za-z/-]+",
+    "GPU indexes and UUIDs separated by commas (e.g. 0,2 or GPU-8f3e...)",
+    everything="all",
+    bad=(Bad("neither an index nor a UUID", "first"), Bad("negative index", "-1"), Bad("'all' among GPUs", "all,1")),
+)
+
+SELECTION_MEANING = (
+    "GPUs to read; an index or UUID this machine lacks stops the client (exit status 2) with the list of GPUs it has"
+)
+MAX_POWER_MEANING = (
+    "a GPU drawing more than this is a misread: an energy counter jump beyond it is not trusted (that interval is"
+    " taken from the power readings)"
+)
 
 
 @dataclass(frozen=True)
 class Settings:
     """Everything gpu-nvml needs besides the sampling interval (which the base client passes in)."""
 
-    devices: tuple[str, ...] = ()  # NVML_DEVICES: indexes and UUIDs; empty means every GPU
-    metric_prefix: str = DEFAULT_METRIC_PREFIX
-    max_gpu_power_w: float = DEFAULT_MAX_GPU_POWER_W
-
-
-def parse_devices(text: str) -> tuple[str, ...]:
-    """``"0,2"`` or ``"GPU-8f3e...,1"`` -> the tokens; ``"all"`` or empty -> (). Raises ConfigError."""
-    tokens = tuple(token.strip() for token in text.split(",") if token.strip())
-    if tokens in ((), ("all",)):
-        return ()
-    for token in tokens:
-        if not (token.isdigit() or token.startswith(("GPU-", "MIG-"))):
-            raise ConfigError(
-                f"NVML_DEVICES={text!r} is invalid: expected 'all' or GPU indexes and UUIDs separated by commas"
-                f" (e.g. 0,2 or GPU-8f3e...), got {token!r}"
-            )
-    return tokens
+    devices: tuple[str, ...] = setting(
+        "NVML_DEVICES", GPU_SELECTION, (), SELECTION_MEANING, refused_at_start=(Bad("a GPU it lacks", "97"),)
+    )
+    metric_prefix: str = prefix_setting(DEFAULT_METRIC_PREFIX)
+    max_gpu_power_w: float = setting(
+        "MAX_GPU_POWER_W", Number(minimum=1.0, maximum=1e6), DEFAULT_MAX_GPU_POWER_W, MAX_POWER_MEANING
+    )
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
-    """Read NVML_DEVICES, METRIC_PREFIX and MAX_GPU_POWER_W; raise ConfigError on the first bad one."""
-    env = os.environ if environ is None else environ
-    return Settings(
-        devices=parse_devices(env_str("NVML_DEVICES", "", environ=env)),
-        metric_prefix=env_metric_prefix(DEFAULT_METRIC_PREFIX, environ=env),
-        max_gpu_power_w=env_float("MAX_GPU_POWER_W", DEFAULT_MAX_GPU_POWER_W, minimum=1.0, maximum=1e6, environ=env),
-    )
+    """Read every gpu-nvml variable; raise one ConfigError listing each invalid one on its own line."""
+    return parse(Settings, environ)

@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from gpu_nvml.fake_nvml import FakeGpu
+from gpu_nvml.settings import Settings
+from monitoring_client.settings_table import refusals
 
 IMPL = Path(__file__).resolve().parents[1] / "monitor_impl.py"
 OWN_VARIABLES = ("NVML_DEVICES", "METRIC_PREFIX", "MAX_GPU_POWER_W", "FAKE_NVML_CONTROL", "LD_LIBRARY_PATH")
@@ -60,6 +62,16 @@ def test_a_gpu_the_machine_lacks_exits_2_with_one_line(tmp_path: Path, make_fake
     assert done.returncode == 2, done.stderr
     assert done.stderr.strip().startswith("NVML_DEVICES='0,5' is invalid: no GPU '5' on this machine, which has: 0 ")
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("variable, bad, at_start", refusals(Settings))
+def test_every_value_the_settings_table_refuses_is_one_line_and_exit_2(
+    tmp_path: Path, make_fake_nvml, variable, bad, at_start
+):
+    fake = make_fake_nvml([FakeGpu("A", 100)])  # NVML_DEVICES naming a GPU it lacks is refused once NVML answers
+    done = run_client(tmp_path, **{**fake.env, **bad.also, variable: bad.value})
+    assert (done.returncode, done.stderr.count("\n")) == (2, 1), done.stderr
+    assert done.stderr.startswith(f"{variable}={bad.value!r} is invalid: ") and ("expected" in done.stderr or at_start)
 
 
 def test_check_passes_with_gpus(tmp_path: Path, make_fake_nvml) -> None:

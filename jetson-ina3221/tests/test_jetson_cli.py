@@ -10,10 +10,13 @@ from pathlib import Path
 import pytest
 
 from jetson_ina3221.settings import DEFAULT_TOTAL_RAILS, Settings, load_settings
+from monitoring_client import settings_table
 from monitoring_client.errors import ConfigError
+from monitoring_client.settings_table import refusals
 
 IMPL = Path(__file__).resolve().parents[1] / "monitor_impl.py"
 OWN_VARIABLES = ("JETSON_SYSFS_ROOT", "METRIC_PREFIX", "JETSON_TOTAL_RAILS")
+README = IMPL.with_name("README.md")
 
 
 def run_client(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -28,8 +31,29 @@ def test_settings() -> None:
     assert load_settings({}) == Settings(Path("/sys"), "jetson", DEFAULT_TOTAL_RAILS)
     got = load_settings({"JETSON_SYSFS_ROOT": "/host/sys", "JETSON_TOTAL_RAILS": " VIN , VDD_IN"})
     assert got.sysfs_root == Path("/host/sys") and got.total_rails == ("VIN", "VDD_IN")
-    with pytest.raises(ConfigError, match="^JETSON_TOTAL_RAILS='VDD IN' is invalid"):
-        load_settings({"JETSON_TOTAL_RAILS": "VDD IN"})
+    with pytest.raises(ConfigError) as info:
+        load_settings({"JETSON_TOTAL_RAILS": "VDD IN", "METRIC_PREFIX": "9"})
+    assert [line.split("=")[0] for line in str(info.value).splitlines()] == ["METRIC_PREFIX", "JETSON_TOTAL_RAILS"]
+    assert str(info.value).splitlines()[1].startswith("JETSON_TOTAL_RAILS='VDD IN' is invalid: expected rail names")
+
+
+def test_readme_table_is_the_settings_table() -> None:
+    text = README.read_text()
+    assert settings_table.update_readme(text, Settings) == text, (
+        "README.md's settings table is out of date: run"
+        " python -m monitoring_client.settings_table jetson_ina3221.settings:Settings jetson-ina3221/README.md"
+    )
+
+
+@pytest.mark.parametrize("variable, bad, at_start", refusals(Settings))
+def test_every_value_the_settings_table_refuses_stops_the_client(tmp_path: Path, make_jetson, variable, bad, at_start):
+    done = run_client(tmp_path, **{"JETSON_SYSFS_ROOT": str(make_jetson("orin-nx").root), variable: bad.value})
+    message = done.stderr.strip()
+    assert "Traceback" not in message and len(message.splitlines()) == 1, message
+    if at_start:  # a root without rails is the environment's problem, not a malformed value
+        assert done.returncode == 3 and bad.value in message, message
+    else:
+        assert done.returncode == 2 and message.startswith(f"{variable}={bad.value!r} is invalid: expected "), message
 
 
 def test_no_jetson_exits_3_with_the_paths_and_fixes(tmp_path: Path) -> None:

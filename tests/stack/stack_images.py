@@ -20,6 +20,7 @@ for debootstrap and apt.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -34,6 +35,7 @@ STANDIN_DIR = HERE / "standin"
 PYTHON_STANDIN = "powermon-standin/python:3.11-bookworm"
 PROMETHEUS_STANDIN = "powermon-standin/prometheus"
 
+STANDIN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 HOST_DEBIAN_SOURCES = Path("/etc/apt/sources.list.d/debian.sources")
 DEFAULT_DEBIAN_SOURCES = """\
@@ -85,6 +87,9 @@ class Docker:
             raise RuntimeError(f"docker {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
         return proc
 
+    def architecture(self, tag: str) -> str:
+        return self.run("image", "inspect", "--format", "{{.Architecture}}", tag, timeout=60).stdout.strip()
+
     def has_image(self, tag: str) -> bool:
         return self.run("image", "inspect", "--format", "{{.Id}}", tag, check=False, timeout=60).returncode == 0
 
@@ -124,18 +129,26 @@ def resolve(
     return ImageChoice(upstream, tag, True, f"unavailable ({detail}); using stand-in {tag} built from Debian packages")
 
 
-def build_python_standin(docker: Docker, tag: str = PYTHON_STANDIN, *, suite: str = "bookworm") -> str:
-    """debootstrap a minimal Debian with python3 + venv + CA certificates and import it as ``tag``."""
-    if docker.has_image(tag):
+def build_python_standin(
+    docker: Docker, tag: str = PYTHON_STANDIN, *, suite: str = "bookworm", arch: str | None = None
+) -> str:
+    """debootstrap a minimal Debian with python3 + venv + CA certificates and import it as ``tag``.
+
+    ``arch`` (a Debian architecture such as ``arm64``) builds a foreign root filesystem, which needs the
+    host to run that architecture's programs (qemu-user-static registered with binfmt_misc); the image is
+    then loaded as an image of that architecture (``docker import`` of Docker 20.10 records the daemon's own).
+    """
+    if docker.has_image(tag) and (arch is None or docker.architecture(tag) == arch):
         return tag
     if shutil.which("debootstrap") is None:
         raise RuntimeError("debootstrap is not installed (apt-get install debootstrap): cannot build a Python stand-in")
     with tempfile.TemporaryDirectory(prefix="powermon-rootfs-") as tmp:
         root = Path(tmp) / "rootfs"
-        docker.log(f"[stand-in] debootstrap {suite} (minbase + python3, python3-venv) into {root} ...")
+        docker.log(f"[stand-in] debootstrap {suite} {arch or ''} (minbase + python3, python3-venv) into {root} ...")
         subprocess.run(
             [
                 "debootstrap",
+                *([f"--arch={arch}"] if arch else []),
                 "--variant=minbase",
                 "--include=python3,python3-venv,ca-certificates",
                 suite,
@@ -152,6 +165,9 @@ def build_python_standin(docker: Docker, tag: str = PYTHON_STANDIN, *, suite: st
             for entry in (root / junk).glob("*"):
                 if entry.is_file():
                     entry.unlink()
+        if arch is not None:
+            _load_root_as_image(docker, root, tag, arch)
+            return tag
         docker.log(f"[stand-in] docker import -> {tag}")
         tar = subprocess.Popen(["tar", "-C", str(root), "-c", "."], stdout=subprocess.PIPE)
         try:
@@ -160,7 +176,7 @@ def build_python_standin(docker: Docker, tag: str = PYTHON_STANDIN, *, suite: st
                     "docker",
                     "import",
                     "--change",
-                    "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                    f"ENV PATH={STANDIN_PATH}",
                     "--change",
                     "ENV LANG=C.UTF-8",
                     "--change",
@@ -179,6 +195,40 @@ def build_python_standin(docker: Docker, tag: str = PYTHON_STANDIN, *, suite: st
             tar.stdout.close()
             tar.wait()
     return tag
+
+
+def _load_root_as_image(docker: Docker, root: Path, tag: str, arch: str) -> None:
+    """``docker load`` a one-layer image of ``root`` whose configuration names ``arch`` (a docker-archive:
+    the layer, its configuration and a manifest), with the environment and command of the imported stand-in."""
+    docker.log(f"[stand-in] docker load -> {tag} (linux/{arch})")
+    with tempfile.TemporaryDirectory(prefix="powermon-image-") as tmp:
+        archive = Path(tmp)
+        subprocess.run(["tar", "-C", str(root), "-cf", str(archive / "layer.tar"), "."], check=True, timeout=600)
+        digest = hashlib.sha256()
+        with open(archive / "layer.tar", "rb") as layer:
+            for chunk in iter(lambda: layer.read(1 << 20), b""):
+                digest.update(chunk)
+        config = {
+            "architecture": arch,
+            "os": "linux",
+            "config": {"Env": [f"PATH={STANDIN_PATH}", "LANG=C.UTF-8"], "Cmd": ["python3"]},
+            "rootfs": {"type": "layers", "diff_ids": [f"sha256:{digest.hexdigest()}"]},
+            "history": [{"created_by": f"debootstrap --arch={arch} (tests/stack/stack_images.py)"}],
+        }
+        config_bytes = json.dumps(config).encode()
+        config_name = hashlib.sha256(config_bytes).hexdigest() + ".json"
+        (archive / config_name).write_bytes(config_bytes)
+        manifest = [{"Config": config_name, "RepoTags": [tag], "Layers": ["layer.tar"]}]
+        (archive / "manifest.json").write_text(json.dumps(manifest))
+        tar = subprocess.Popen(["tar", "-C", str(archive), "-c", "."], stdout=subprocess.PIPE)
+        try:
+            subprocess.run(
+                ["docker", "load"], stdin=tar.stdout, env=docker.env, check=True, capture_output=True, timeout=600
+            )
+        finally:
+            assert tar.stdout is not None
+            tar.stdout.close()
+            tar.wait()
 
 
 def _adopt_host_trust(root: Path) -> None:

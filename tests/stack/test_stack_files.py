@@ -57,6 +57,8 @@ DEFAULT_FILES = [
     "grafana/provisioning/dashboards/power-monitoring.yml",
     "base-monitoring-client/Dockerfile",
     "cpu-pyjoules/Dockerfile",
+    "gpu-nvml/Dockerfile",
+    "jetson-ina3221/Dockerfile",
 ]
 
 
@@ -77,7 +79,8 @@ def resolved_config(mode_env: dict[str, str]) -> dict[str, Any]:
         pytest.skip("neither `docker compose` nor `docker-compose` is installed (run ./run-tests.sh as root)")
     # The committed defaults, not whatever stack settings the developer's shell happens to export.
     stack_keys = {line.split("=", 1)[0] for line in (ROOT / ".env").read_text().splitlines() if "=" in line}
-    env = {k: v for k, v in os.environ.items() if k not in stack_keys | {"COMPOSE_FILE", "EXTRA_COMPOSE_FILES"}}
+    ignored = stack_keys | {"COMPOSE_FILE", "COMPOSE_PROFILES", "EXTRA_COMPOSE_FILES"}
+    env = {k: v for k, v in os.environ.items() if k not in ignored}
     env.update(mode_env, HELPER_COMPOSE=" ".join(compose), COMPOSE_PROJECT_NAME="powermon-config-check")
     proc = subprocess.run(
         [str(ROOT / "docker-compose_helper.sh"), "config"], env=env, capture_output=True, text=True, timeout=120
@@ -86,27 +89,48 @@ def resolved_config(mode_env: dict[str, str]) -> dict[str, Any]:
     return load_yaml(proc.stdout)
 
 
+DEVICE_CLIENTS = ("cpu-pyjoules", "gpu-nvml", "jetson-ina3221")
+
+
+def mounts(service: dict[str, Any]) -> list[str]:
+    """A service's volumes as SOURCE:TARGET:ro|rw, whichever syntax the compose version resolved them to."""
+    return [
+        m if isinstance(m, str) else f"{m['source']}:{m['target']}:{'ro' if m.get('read_only') else 'rw'}"
+        for m in service["volumes"]
+    ]
+
+
 @pytest.mark.parametrize("mode", list(MODES))
-def test_compose_accepts_every_mode_with_a_hardened_client(mode: str) -> None:
+def test_compose_accepts_every_mode_with_hardened_clients(mode: str) -> None:
     config = resolved_config(MODES[mode])
     services = config["services"]
-    assert set(services) == {"prometheus", "grafana", "base-monitoring-client", "cpu-pyjoules"}
+    assert set(services) == {"prometheus", "grafana", "base-monitoring-client", *DEVICE_CLIENTS}
     client = services["cpu-pyjoules"]
-    assert client["read_only"] is True
-    assert client["cap_drop"] == ["ALL"]
-    assert "no-new-privileges:true" in client["security_opt"]
     assert str(client["user"]).split(":")[0] == "0"
-    assert client["environment"]["REMOTE_WRITE_URL"] == "http://prometheus:9090/api/v1/write"
-    assert client["environment"]["SPOOL_DIR"] == "/var/spool/monitoring-client"
-    # Its own health, not Prometheus's: the base image's HEALTHCHECK, defined there only.
-    assert "healthcheck" not in client
-    assert "prometheus" not in client.get("depends_on", {})  # clients must run without a local server
-    assert client["depends_on"]["base-monitoring-client"]["condition"] == "service_completed_successfully"
-    mounts = [
-        m if isinstance(m, str) else f"{m['source']}:{m['target']}:{'ro' if m.get('read_only') else 'rw'}"
-        for m in client["volumes"]
-    ]
-    rapl = [m for m in mounts if ":/host/powercap" in m]
+    for name in DEVICE_CLIENTS:  # least privilege, the same for every device client
+        service = services[name]
+        assert service["read_only"] is True, name
+        assert service["cap_drop"] == ["ALL"] and not service.get("cap_add"), name
+        assert "no-new-privileges:true" in service["security_opt"], name
+        assert service["environment"]["REMOTE_WRITE_URL"] == "http://prometheus:9090/api/v1/write", name
+        assert service["environment"]["SPOOL_DIR"] == "/var/spool/monitoring-client", name
+        assert f"{name}-spool:/var/spool/monitoring-client:rw" in mounts(service), name
+        # Its own health, not Prometheus's: the base image's HEALTHCHECK, defined there only.
+        assert "healthcheck" not in service, name
+        assert "prometheus" not in service.get("depends_on", {}), name  # clients must run without a local server
+        assert service["depends_on"]["base-monitoring-client"]["condition"] == "service_completed_successfully"
+        assert service["profiles"] == [{"cpu-pyjoules": "cpu", "gpu-nvml": "gpu", "jetson-ina3221": "jetson"}[name]]
+        assert not service.get("ports"), name
+    for name in ("gpu-nvml", "jetson-ina3221"):  # the image's unprivileged user, in every RAPL mode
+        assert "user" not in services[name] and not services[name].get("privileged"), name
+    gpu = services["gpu-nvml"]
+    (request,) = gpu["deploy"]["resources"]["reservations"]["devices"]
+    assert request["driver"] == "nvidia" and request["capabilities"] == ["gpu"] and request["count"] in ("all", -1)
+    assert gpu["environment"]["NVIDIA_DRIVER_CAPABILITIES"] == "utility"
+    jetson = services["jetson-ina3221"]
+    assert jetson["environment"]["JETSON_SYSFS_ROOT"] == "/host/sys"
+    assert "/sys:/host/sys:ro" in mounts(jetson)
+    rapl = [m for m in mounts(client) if ":/host/powercap" in m]
     assert len(rapl) == 1 and rapl[0].endswith(":ro")
     if mode == "mount":
         assert client["environment"]["POWERCAP_ROOT"] == "/host/powercap"
@@ -122,11 +146,11 @@ def test_compose_accepts_every_mode_with_a_hardened_client(mode: str) -> None:
     for name, service in services.items():
         if name != "base-monitoring-client":
             assert service["restart"] == "unless-stopped", name
-            assert "healthcheck" in service or name == "cpu-pyjoules", name
+            assert "healthcheck" in service or name in DEVICE_CLIENTS, name
         for port in service.get("ports", []):
             host_ip = port.get("host_ip") if isinstance(port, dict) else port.rsplit(":", 2)[0]
             assert host_ip == "127.0.0.1", f"{name} publishes {port}"
-    assert {"prometheus-data", "grafana-data", "cpu-pyjoules-spool"} <= set(config["volumes"])
+    assert {"prometheus-data", "grafana-data"} | {f"{name}-spool" for name in DEVICE_CLIENTS} <= set(config["volumes"])
     assert services["grafana"]["depends_on"]["prometheus"]["condition"] == "service_healthy"
 
 
@@ -140,6 +164,26 @@ def test_client_healthcheck_is_defined_once_in_the_base_image() -> None:
             assert "HEALTHCHECK" not in dockerfile.read_text(), f"{dockerfile} redefines the client healthcheck"
     for compose in ROOT.glob("docker-compose*.yml"):
         assert "/healthz" not in compose.read_text(), f"{compose.name} redefines the client healthcheck"
+
+
+def test_client_dockerfiles_are_architecture_neutral() -> None:
+    """The same Dockerfiles build amd64 and arm64 images (the e2e test builds them for arm64 where it can):
+    no architecture, downloaded file or wheel in any instruction; pip resolves each platform's wheels."""
+    specific = re.compile(
+        r"amd64|x86_64|x86-64|aarch64|arm64|armhf|i[3-6]86|\.whl\b|https?://(?!127\.0\.0\.1)|curl |wget ", re.I
+    )
+    dockerfiles = sorted(ROOT.glob("*/Dockerfile"))
+    assert {d.parent.name for d in dockerfiles} >= {
+        "base-monitoring-client",
+        "cpu-pyjoules",
+        "gpu-nvml",
+        "jetson-ina3221",
+    }
+    for dockerfile in dockerfiles:
+        lines = [line for line in dockerfile.read_text().splitlines() if not line.lstrip().startswith("#")]
+        assert not [line for line in lines if specific.search(line)], dockerfile
+    constraints = (ROOT / "base-monitoring-client" / "docker-constraints.txt").read_text()
+    assert "platform_machine" not in constraints and not specific.search(constraints)
 
 
 def test_no_wildcard_binding_and_no_password_in_committed_defaults() -> None:

@@ -16,25 +16,33 @@ from pathlib import Path
 
 import pytest
 
+from jetson_ina3221.fake_sysfs import FakeJetson
+
 ROOT = Path(__file__).resolve().parents[2]
 HELPER = "docker-compose_helper.sh"
 STACK_FILES = [HELPER, ".env", "docker-compose.yml", "docker-compose.privileged.yml", "docker-compose.apparmor.yml"]
 
 # A stand-in for the docker CLI and docker-compose: appends one JSON line per call to $FAKE_LOG with its
-# argv and the variables the stack cares about. `docker info` fails when FAKE_DOCKER_DOWN=1; `docker compose`
-# exists only when FAKE_COMPOSE_V2=1; `docker image inspect` succeeds only when FAKE_BASE_IMAGE_PRESENT=1.
+# argv and the variables the stack cares about. `docker info` fails when FAKE_DOCKER_DOWN=1 and lists the
+# nvidia runtime when FAKE_NVIDIA_RUNTIME=1; `docker compose` exists only when FAKE_COMPOSE_V2=1;
+# `docker image inspect` succeeds only when FAKE_BASE_IMAGE_PRESENT=1.
 FAKE_TOOL = r"""#!/usr/bin/env python3
 import json, os, sys
 name = os.path.basename(sys.argv[0])
 args = sys.argv[1:]
 keys = ["UID", "GID", "HOST_LABEL", "GF_SECURITY_ADMIN_PASSWORD", "POWERCAP_HOST_DIR", "SPACED", "DQ", "SQ",
-        "EXPORTED", "EMPTY", "CRLF", "HASHED", "ESCAPED", "FROM_LOCAL", "FROM_ENV", "PRIVILEGED", "RAPL_ACCESS"]
+        "EXPORTED", "EMPTY", "CRLF", "HASHED", "ESCAPED", "FROM_LOCAL", "FROM_ENV", "PRIVILEGED", "RAPL_ACCESS",
+        "COMPOSE_PROFILES", "JETSON_SYSFS_HOST_DIR"]
 with open(os.environ["FAKE_LOG"], "a") as log:
     log.write(json.dumps({"tool": name, "args": args, "env": {k: os.environ.get(k) for k in keys}}) + "\n")
 if args[-2:] == ["version", "--short"]:
     print(os.environ.get("FAKE_COMPOSE_VERSION", "2.40.3" if name == "docker" else "1.29.2"))
 if name == "docker":
     if args[:1] == ["info"]:
+        if "{{json .Runtimes}}" in args:
+            runc = {"runc": {"path": "runc"}}
+            print(json.dumps({**runc, "nvidia": {"path": "nvidia-container-runtime"}}
+                             if os.environ.get("FAKE_NVIDIA_RUNTIME") == "1" else runc))
         sys.exit(1 if os.environ.get("FAKE_DOCKER_DOWN") == "1" else 0)
     if args[:1] == ["compose"]:
         sys.exit(0 if os.environ.get("FAKE_COMPOSE_V2") == "1" else 1)
@@ -44,8 +52,18 @@ sys.exit(0)
 """
 
 
+# `uname -m` answers $FAKE_ARCH when set (an arm64 host), the real machine's otherwise.
+FAKE_UNAME = """#!/bin/sh
+if [ "$1" = -m ] && [ -n "$FAKE_ARCH" ]; then echo "$FAKE_ARCH"; else exec /bin/uname "$@"; fi
+"""
+
+
 class Stack:
-    """A copy of the stack files plus fake tools; ``run()`` invokes the copied helper."""
+    """A copy of the stack files plus fake tools; ``run()`` invokes the copied helper.
+
+    The host it shows the helper has RAPL (a one-zone powercap tree), no NVIDIA GPU (an empty driver list)
+    and no Jetson rails (an empty sysfs); tests add hardware with ``gpu()`` and ``jetson()``.
+    """
 
     def __init__(self, root: Path) -> None:
         self.dir = root / "stack"
@@ -54,9 +72,9 @@ class Stack:
             shutil.copy2(ROOT / name, self.dir / name)
         bin_dir = root / "bin"
         bin_dir.mkdir()
-        for tool in ("docker", "docker-compose"):
+        for tool, text in (("docker", FAKE_TOOL), ("docker-compose", FAKE_TOOL), ("uname", FAKE_UNAME)):
             path = bin_dir / tool
-            path.write_text(FAKE_TOOL)
+            path.write_text(text)
             path.chmod(0o755)
         self.log = root / "calls.jsonl"
         self.rapl = root / "powercap"
@@ -64,13 +82,27 @@ class Stack:
         zone.mkdir(parents=True)
         (zone / "name").write_text("package-0\n")
         (zone / "energy_uj").write_text("0\n")
+        self.gpus = root / "nvidia-gpus"
+        self.gpus.mkdir()
+        self.sysfs = root / "sys"
+        self.sysfs.mkdir()
         self.env = {
             "PATH": f"{bin_dir}:/usr/bin:/bin",
             "HOME": str(root),
             "FAKE_LOG": str(self.log),
             "POWERCAP_HOST_DIR": str(self.rapl),
+            "HELPER_NVIDIA_GPUS": str(self.gpus),
+            "JETSON_SYSFS_HOST_DIR": str(self.sysfs),
             "GF_SECURITY_ADMIN_PASSWORD": "test-password-not-secret",
         }
+
+    def gpu(self) -> None:
+        """An NVIDIA GPU as the driver lists it (one directory per PCI address)."""
+        (self.gpus / "0000:01:00.0").mkdir()
+
+    def jetson(self, board: str = "orin-nx") -> None:
+        """The INA3221 rails of a Jetson board in the sysfs the helper looks at (a real fake tree)."""
+        FakeJetson(self.sysfs, board).build()
 
     def run(
         self, *args: str, env: dict[str, str] | None = None, unset: tuple[str, ...] = ()
@@ -197,12 +229,13 @@ def test_invalid_mode_is_refused(stack: Stack) -> None:
     assert stack.compose_calls() == []
 
 
-def test_other_commands_pass_through_unchanged(stack: Stack) -> None:
+def test_other_commands_pass_through_unchanged_and_see_every_client(stack: Stack) -> None:
     args = ["logs", "-f", "--tail", "10", "cpu-pyjoules", "--weird arg"]
     proc = stack.run(*args)
     assert proc.returncode == 0, proc.stderr
     (call,) = stack.compose_calls()
     assert call["args"] == ["-f", "docker-compose.yml", *args]
+    assert call["env"]["COMPOSE_PROFILES"] == "cpu,gpu,jetson"  # so that down, ps and logs cover them all
     assert not any(c["args"][:1] == ["info"] for c in stack.calls("docker"))  # checks only before `up`
 
 
@@ -241,6 +274,7 @@ def test_up_builds_the_base_image_first_and_passes_hostname(stack: Stack) -> Non
     ]
     hostname = subprocess.run(["hostname"], capture_output=True, text=True, check=True).stdout.strip()
     assert calls[-1]["env"]["HOST_LABEL"] == hostname
+    assert calls[-1]["env"]["COMPOSE_PROFILES"] == "cpu"  # this host has RAPL only
     assert calls[-1]["env"]["GF_SECURITY_ADMIN_PASSWORD"] == "test-password-not-secret"
 
 
@@ -259,14 +293,80 @@ def test_up_refuses_when_docker_is_unreachable(stack: Stack) -> None:
     assert stack.compose_calls() == []
 
 
-def test_up_refuses_without_rapl_zones_and_says_why(stack: Stack, tmp_path: Path) -> None:
+@pytest.mark.parametrize("board", ["orin-nx", "xavier-nx"])  # hwmon (JetPack 6) and iio (JetPack 4) layouts
+def test_up_starts_every_client_whose_hardware_the_host_has(stack: Stack, board: str) -> None:
+    stack.gpu()
+    stack.jetson(board)
+    proc = stack.run("up", "-d", env={"FAKE_NVIDIA_RUNTIME": "1", "FAKE_BASE_IMAGE_PRESENT": "1"})
+    assert proc.returncode == 0, proc.stderr
+    assert "not starting" not in proc.stderr
+    assert "device clients for this host: cpu-pyjoules gpu-nvml jetson-ina3221" in proc.stderr
+    (call,) = stack.compose_calls()
+    assert call["args"] == ["-f", "docker-compose.yml", "up", "-d"]
+    assert call["env"]["COMPOSE_PROFILES"] == "cpu,gpu,jetson"
+
+
+def skipped(proc: subprocess.CompletedProcess[str]) -> dict[str, str]:
+    """The helper's "not starting" lines: client -> why."""
+    prefix = f"{HELPER}: not starting "
+    lines = [line[len(prefix) :] for line in proc.stderr.splitlines() if line.startswith(prefix)]
+    return dict(line.split(": ", 1) for line in lines)
+
+
+def test_up_on_a_host_without_any_device_starts_the_server_side_and_says_why_once_each(
+    stack: Stack, tmp_path: Path
+) -> None:
     empty = tmp_path / "no-rapl"
     empty.mkdir()
-    proc = stack.run("up", "-d", env={"POWERCAP_HOST_DIR": str(empty)})
+    proc = stack.run("up", "-d", "--build", env={"POWERCAP_HOST_DIR": str(empty)})
+    assert proc.returncode == 0, proc.stderr  # no longer refused: it starts what it can
+    why = skipped(proc)
+    assert list(why) == ["cpu-pyjoules", "gpu-nvml", "jetson-ina3221"]
+    assert (
+        why["cpu-pyjoules"].startswith(f"No RAPL zones under {empty}")
+        and "modprobe intel_rapl_msr" in why["cpu-pyjoules"]
+    )
+    assert why["gpu-nvml"] == f"no NVIDIA GPU: the NVIDIA driver lists none ({stack.gpus})"
+    assert why["jetson-ina3221"].startswith(f"no INA3221 power monitor under {stack.sysfs}/bus/i2c/drivers/")
+    (call,) = stack.compose_calls()  # no base image build: no client to build
+    assert call["args"][-3:] == ["up", "-d", "--build"] and call["env"]["COMPOSE_PROFILES"] == ""
+
+
+def test_a_gpu_without_the_container_toolkit_is_skipped_naming_the_toolkit(stack: Stack) -> None:
+    stack.gpu()
+    proc = stack.run("up", "-d")
+    assert proc.returncode == 0, proc.stderr
+    assert "NVIDIA Container Toolkit" in skipped(proc)["gpu-nvml"]
+    assert stack.compose_calls()[-1]["env"]["COMPOSE_PROFILES"] == "cpu"
+
+
+def test_cpu_client_is_skipped_on_arm64_even_with_a_powercap_tree(stack: Stack) -> None:
+    stack.jetson("agx-orin")
+    proc = stack.run("up", "-d", env={"FAKE_ARCH": "aarch64"})
+    assert proc.returncode == 0, proc.stderr
+    assert skipped(proc)["cpu-pyjoules"] == "RAPL energy counters exist on x86 CPUs only, and this host is aarch64"
+    assert stack.compose_calls()[-1]["env"]["COMPOSE_PROFILES"] == "jetson"
+
+
+def test_a_client_named_without_its_hardware_is_refused_and_says_why(stack: Stack, tmp_path: Path) -> None:
+    empty = tmp_path / "no-rapl"
+    empty.mkdir()
+    proc = stack.run("up", "-d", "cpu-pyjoules", "gpu-nvml", env={"POWERCAP_HOST_DIR": str(empty)})
     assert proc.returncode == 3
-    assert f"No RAPL zones under {empty}" in proc.stderr
-    assert "modprobe intel_rapl_msr" in proc.stderr
+    assert f"cpu-pyjoules cannot run on this host: No RAPL zones under {empty}" in proc.stderr
+    assert "modprobe intel_rapl_msr" in proc.stderr and "gpu-nvml cannot run on this host: no NVIDIA GPU" in proc.stderr
     assert stack.compose_calls() == []
+    stack.jetson()
+    proc = stack.run("up", "-d", "jetson-ina3221", env={"POWERCAP_HOST_DIR": str(empty)})
+    assert proc.returncode == 0, proc.stderr
+    assert stack.compose_calls()[-1]["args"][-3:] == ["up", "-d", "jetson-ina3221"]
+
+
+def test_profiles_of_the_users_own_choice_are_kept(stack: Stack) -> None:
+    proc = stack.run("up", "-d", env={"COMPOSE_PROFILES": "gpu"})
+    assert proc.returncode == 0, proc.stderr
+    assert "COMPOSE_PROFILES=gpu is set: starting what it names, hardware not checked" in proc.stderr
+    assert stack.compose_calls()[-1]["env"]["COMPOSE_PROFILES"] == "gpu"
 
 
 def test_server_only_up_does_not_need_rapl(stack: Stack, tmp_path: Path) -> None:
@@ -274,6 +374,7 @@ def test_server_only_up_does_not_need_rapl(stack: Stack, tmp_path: Path) -> None
     empty.mkdir()
     proc = stack.run("up", "-d", "prometheus", "grafana", env={"POWERCAP_HOST_DIR": str(empty)})
     assert proc.returncode == 0, proc.stderr
+    assert "not starting" not in proc.stderr
     (call,) = stack.compose_calls()  # and no base build: the client is not started
     assert call["args"][-4:] == ["up", "-d", "prometheus", "grafana"]
 
@@ -281,13 +382,13 @@ def test_server_only_up_does_not_need_rapl(stack: Stack, tmp_path: Path) -> None
 def test_all_problems_are_reported_together(stack: Stack, tmp_path: Path) -> None:
     empty = tmp_path / "no-rapl"
     empty.mkdir()
-    proc = stack.run("up", "-d", env={"POWERCAP_HOST_DIR": str(empty), "FAKE_DOCKER_DOWN": "1"})
+    proc = stack.run("up", "-d", "cpu-pyjoules", env={"POWERCAP_HOST_DIR": str(empty), "FAKE_DOCKER_DOWN": "1"})
     assert proc.returncode == 3
     assert "Docker daemon not reachable" in proc.stderr and "No RAPL zones" in proc.stderr
 
 
 def test_apparmor_mode_checks_apparmor_and_compose_version(stack: Stack) -> None:
-    proc = stack.run("up", "-d", env={"RAPL_ACCESS": "apparmor"})
+    proc = stack.run("up", "-d", "cpu-pyjoules", env={"RAPL_ACCESS": "apparmor"})
     # Outside mount mode the client reads the host's /sys/class/powercap; this machine's real state decides.
     enabled = Path("/sys/module/apparmor/parameters/enabled")
     apparmor_on = enabled.exists() and enabled.read_text().strip() == "Y"
@@ -327,6 +428,7 @@ def test_print_command_shows_the_plan_and_writes_nothing(stack: Stack) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "would generate a Grafana password" in proc.stdout
     assert "# mode: mount" in proc.stdout
+    assert "# profiles: COMPOSE_PROFILES=cpu" in proc.stdout
     assert "docker-compose -f docker-compose.yml up -d --build" in proc.stdout
     assert "build base-monitoring-client" in proc.stdout
     assert not (stack.dir / ".env.local").exists()

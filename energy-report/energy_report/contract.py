@@ -27,7 +27,7 @@ SeriesKey = tuple[tuple[str, str], ...]
 _MATCHER = r'\s*[a-zA-Z_][a-zA-Z0-9_]*\s*(=~|!~|!=|=)\s*"(?:[^"\\]|\\.)*"\s*'
 _MATCHERS_RE = re.compile(rf"^\{{(?:{_MATCHER}(?:,{_MATCHER})*,?)?\s*\}}$")
 NAME_MATCHER = re.compile(r"(^|,)\s*__name__\s*(=~|!~|!=|=)")
-# A zone id of a powercap sub-zone (``intel-rapl:0:1``): part of the package zone above it.
+# A zone id of a powercap sub-zone (``intel-rapl:0:1``), listed under the package zone above it.
 _POWERCAP_SUBZONE = re.compile(r"^[a-z0-9_-]+:\d+:\d+$")
 
 
@@ -51,16 +51,18 @@ def device_kind(metric: str) -> str:
 def scope_of(labels: Mapping[str, str], host_has_psys: bool = False) -> str:
     """``total`` or ``part``, from the ``scope`` label.
 
-    Series written before clients carried ``scope`` are classified the way RAPL nests its zones: a powercap
-    sub-zone (``intel-rapl:0:1``: core, uncore, dram) is part of its package, and when the host has a
-    ``psys`` zone (the whole platform) the packages are parts of it; anything else counts as a total.
+    Series written before cpu-pyjoules carried ``scope`` follow its rule: with a ``psys`` zone (the whole
+    platform) on the host, psys is the total and every other RAPL zone a part; without one, the packages and
+    ``dram`` (which RAPL does not count inside the package, though sysfs lists it under it) are totals and
+    the other sub-zones (core, uncore) parts. Anything else counts as a total.
     """
     scope = labels.get("scope", "")
     if scope:
         return scope
-    if _POWERCAP_SUBZONE.match(labels.get("zone", "")):
+    zone, component = labels.get("zone", ""), labels.get("component", "")
+    if host_has_psys and component != "psys" and zone.startswith("intel-rapl:"):
         return "part"
-    if host_has_psys and labels.get("component", "") != "psys" and labels.get("zone", "").startswith("intel-rapl:"):
+    if _POWERCAP_SUBZONE.match(zone) and component != "dram":
         return "part"
     return "total"
 

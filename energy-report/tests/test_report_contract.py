@@ -57,6 +57,8 @@ def test_totals_add_only_scope_total_per_host_and_device_kind() -> None:
 
 def test_series_without_scope_nest_like_rapl() -> None:
     assert contract.scope_of({"zone": "intel-rapl:0:1"}) == "part"
+    assert contract.scope_of({"zone": "intel-rapl:0:2", "component": "dram"}) == "total"  # not inside package
+    assert contract.scope_of({"zone": "intel-rapl:0:2", "component": "dram"}, host_has_psys=True) == "part"
     assert contract.scope_of({"zone": "intel-rapl:0", "component": "package-0"}) == "total"
     assert contract.scope_of({"zone": "intel-rapl:0", "component": "package-0"}, host_has_psys=True) == "part"
     assert contract.scope_of({"zone": "intel-rapl:1", "component": "psys"}, host_has_psys=True) == "total"

@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from monitoring_client.http_transport import HttpTransport, PostError, describe, proxied
+from monitoring_client.http_transport import HttpTransport, PostError, describe, proxy_for
 from testkit.ports import free_port
 from testkit.wait import wait_until
 
@@ -147,7 +147,7 @@ def test_describe_keeps_one_short_line() -> None:
     assert describe(OSError("first\nsecond")) == "ConnectionError: first"
 
 
-def test_proxied_follows_the_proxy_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_proxy_for_follows_the_proxy_variables(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in (
         "http_proxy",
         "HTTP_PROXY",
@@ -159,9 +159,10 @@ def test_proxied_follows_the_proxy_variables(monkeypatch: pytest.MonkeyPatch) ->
         "NO_PROXY",
     ):
         monkeypatch.delenv(name, raising=False)
-    assert not proxied("http://prometheus:9090/api/v1/write")
+    assert proxy_for("http://prometheus:9090/api/v1/write") is None
     monkeypatch.setenv("http_proxy", "http://proxy:3128")
-    assert proxied("http://prometheus:9090/api/v1/write")
-    assert not proxied("https://prometheus:9090/api/v1/write")
+    proxy = proxy_for("http://prometheus:9090/api/v1/write")
+    assert proxy is not None and (proxy.host, proxy.port, proxy.authorization) == ("proxy", 3128, None)
+    assert proxy_for("https://prometheus:9090/api/v1/write") is None
     monkeypatch.setenv("no_proxy", "prometheus")
-    assert not proxied("http://prometheus:9090/api/v1/write")
+    assert proxy_for("http://prometheus:9090/api/v1/write") is None

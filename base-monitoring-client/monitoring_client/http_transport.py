@@ -220,6 +220,7 @@ class _Connection(http.client.HTTPConnection):
         super().__init__(host, port)
         self.default_port = default_port  # Host: is written without the port when it is the scheme's
         self.wrapped = sock
+        self.exchanges = 0  # answers read on this connection
         self.sock = sock  # duck-typed: sendall, makefile, fileno, close
 
     def connect(self) -> None:
@@ -449,18 +450,14 @@ class HttpTransport:
     def _exchange(self, target: str, body: bytes, deadline: float, timeout: float) -> _Answer:
         conn = self._connect(deadline, timeout)
         conn.wrapped.deadline = deadline
+        fresh = conn.exchanges == 0
         if self.proxy is not None and not self.https:
             target = f"http://{self.where}{target}"  # absolute form, for the proxy
-        send_error: BaseException | None = None
+        send_error: OSError | http.client.HTTPException | None = None
         try:
             conn.request("POST", target, body=body, headers=self._headers)
-        except TimeoutError:
-            self.close()
-            raise PostError("timeout", f"no answer within {timeout:g}s (ReadTimeout)", never_sent=False) from None
-        except ssl.SSLError as exc:
-            self.close()
-            self._reload_files = True
-            raise PostError("error", self._tls_message(exc), never_sent=False) from None
+        except (TimeoutError, ssl.SSLError) as exc:
+            raise self._failed(exc, timeout, fresh) from None
         except (OSError, http.client.HTTPException) as exc:
             send_error = exc  # the receiver may have answered before reading it all (a 413): read that answer
         except ValueError as exc:  # a request http.client refuses to write (never sent)
@@ -470,19 +467,25 @@ class HttpTransport:
             response = conn.getresponse()
             data = response.read(MAX_ANSWER_BYTES)
             complete = response.isclosed()
-        except TimeoutError:
-            self.close()
-            raise PostError("timeout", f"no answer within {timeout:g}s (ReadTimeout)", never_sent=False) from None
-        except ssl.SSLError as exc:
-            self.close()
-            self._reload_files = True
-            raise PostError("error", self._tls_message(exc), never_sent=False) from None
         except (OSError, http.client.HTTPException) as exc:
-            self.close()
-            raise PostError("error", describe(send_error or exc), never_sent=False) from None
+            raise self._failed(exc if isinstance(exc, TimeoutError) else send_error or exc, timeout, fresh) from None
+        conn.exchanges += 1
         if send_error is not None or not complete or response.will_close:
             self.close()  # a longer answer than is read, or the server's choice: a new connection next time
         return _Answer(response.status, response.getheader("Retry-After"), response.getheader("Location"), data)
+
+    def _failed(self, exc: BaseException, timeout: float, fresh: bool) -> PostError:
+        """The connection is dropped; the error that says what happened (and, for TLS, what to change)."""
+        self.close()
+        if isinstance(exc, TimeoutError):
+            return PostError("timeout", f"no answer within {timeout:g}s (ReadTimeout)", never_sent=False)
+        if self.tls is not None and fresh and isinstance(exc, (ConnectionError, ssl.SSLEOFError)):
+            self._reload_files = True  # closed right after the handshake: what a refused client certificate does
+            return PostError("error", self.tls.explain_drop(self.where), never_sent=False)
+        if self.tls is not None and isinstance(exc, ssl.SSLError) and not isinstance(exc, ssl.SSLEOFError):
+            self._reload_files = True
+            return PostError("error", self.tls.explain(exc, self.where), never_sent=False)
+        return PostError("error", describe(exc), never_sent=False)
 
     def close(self) -> None:
         if self._conn is not None:

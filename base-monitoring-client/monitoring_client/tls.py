@@ -17,7 +17,7 @@ import ssl
 from pathlib import Path
 
 from monitoring_client.errors import ConfigError
-from monitoring_client.watched_file import WatchedFile, signature
+from monitoring_client.watched_file import UnreadableFile, WatchedFile, read_bounded, signature
 
 # OpenSSL verification results (X509_V_ERR_*) that mean "signed by a CA this client does not trust".
 _UNTRUSTED = {
@@ -40,7 +40,9 @@ _CLIENT_CERT_ALERTS = (
     "SSLV3_ALERT_CERTIFICATE_EXPIRED",
     "SSLV3_ALERT_CERTIFICATE_REVOKED",
 )
-_NOT_TLS = ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "UNEXPECTED_EOF_WHILE_READING", "PACKET_LENGTH_TOO_LONG")
+# A key or certificate file larger than this is not one.
+MAX_PEM_BYTES = 4 * 1024 * 1024
+_NOT_TLS = ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG", "HTTP_REQUEST")
 
 
 def _no_key_password() -> bytes:
@@ -78,9 +80,8 @@ class TlsFiles:
             try:
                 context.load_cert_chain(str(self.cert.path), str(self.key.path), password=_no_key_password)
             except (ssl.SSLError, OSError, ValueError) as exc:
-                raise _Unusable(
-                    f"{self.cert.where()} and {self.key.where()} cannot be used: {_cert_problem(exc)}"
-                ) from None
+                why = _cert_problem(exc, _encrypted(self.key))
+                raise _Unusable(f"{self.cert.where()} and {self.key.where()} cannot be used: {why}") from None
         for file, sig in seen:
             file.mark_read(sig)
         return context
@@ -119,18 +120,35 @@ class TlsFiles:
             return f"TLS: the certificate of {where} failed verification ({exc.verify_message})"
         reason = exc.reason or ""
         if reason in _CLIENT_CERT_ALERTS:
-            if self.cert is None:
-                fix = "it wants a client certificate: set REMOTE_WRITE_CERT_FILE and REMOTE_WRITE_KEY_FILE"
-            else:
-                fix = f"check that {self.cert.where()} is signed by the CA the receiver trusts for clients"
-            return f"TLS: {where} refused the client certificate ({reason.lower()}): {fix}"
+            return f"TLS: {where} refused the client certificate ({reason.lower()}): {self._client_cert_fix()}"
         if reason in _NOT_TLS:
             return f"TLS: {where} does not speak TLS on that port ({reason.lower()}): use http:// or the TLS port"
+        if isinstance(exc, ssl.SSLEOFError) or reason == "UNEXPECTED_EOF_WHILE_READING":
+            return self.explain_drop(where)
         return f"TLS: handshake with {where} failed ({_short(exc)})"
+
+    def explain_drop(self, where: str) -> str:
+        """A receiver that closed the connection during or right after the handshake, without saying why:
+        what a server that wants (another) client certificate does when its alert is lost in the close."""
+        return f"TLS: {where} closed the connection at the handshake: {self._client_cert_fix()}"
+
+    def _client_cert_fix(self) -> str:
+        if self.cert is None:
+            return "if it wants a client certificate, set REMOTE_WRITE_CERT_FILE and REMOTE_WRITE_KEY_FILE"
+        return f"check that {self.cert.where()} is signed by the CA the receiver trusts for clients"
 
 
 class _Unusable(Exception):
     pass
+
+
+def _encrypted(key: WatchedFile) -> bool:
+    """True for a PEM key that needs a passphrase (PKCS#8 ``ENCRYPTED PRIVATE KEY`` or legacy ``Proc-Type``)."""
+    try:
+        head = read_bounded(key.path, MAX_PEM_BYTES)[:4096]
+    except UnreadableFile:
+        return False
+    return b"ENCRYPTED" in head
 
 
 def _short(exc: BaseException) -> str:
@@ -141,10 +159,10 @@ def _short(exc: BaseException) -> str:
     return str(exc).splitlines()[0][:120] if str(exc) else exc.__class__.__name__
 
 
-def _cert_problem(exc: BaseException) -> str:
+def _cert_problem(exc: BaseException, encrypted: bool) -> str:
     reason = getattr(exc, "reason", None) or ""
     if reason == "KEY_VALUES_MISMATCH":
         return "the key does not belong to the certificate"
-    if reason in ("BAD_DECRYPT", "BAD_PASSWORD_READ", "PROBLEMS_GETTING_PASSWORD"):
+    if encrypted or reason in ("BAD_DECRYPT", "BAD_PASSWORD_READ", "PROBLEMS_GETTING_PASSWORD"):
         return "the key is encrypted (give it unencrypted, readable only by the client)"
     return f"not a PEM certificate and its private key ({_short(exc)})"

@@ -95,11 +95,12 @@ def test_after_a_refusal_the_file_is_read_again_even_if_its_status_looks_unchang
     assert "REMOTE_WRITE_PASSWORD_FILE=" in refused.message() and "read again" in refused.message()
     # Same size, same inode, mtime put back: only a forced re-read can see the new password.
     with open(pw, "r+") as f:
-        f.write(PASSWORD[: len(WRONG)].ljust(len(WRONG), "z"))
+        f.write(PASSWORD[: len(WRONG)].ljust(len(WRONG), "z"))  # the same length as before
     os.utime(pw, ns=(before.st_atime_ns, before.st_mtime_ns))
     with caplog.at_level(logging.INFO):
         assert transport.post(b"p", timeout=5).status == 204
-    assert receiver.requests[1].headers["Authorization"] == basic("writer", PASSWORD[: len(WRONG)].ljust(len(WRONG), "z"))
+    fixed = PASSWORD[: len(WRONG)].ljust(len(WRONG), "z")
+    assert receiver.requests[1].headers["Authorization"] == basic("writer", fixed)
     assert all(WRONG not in r.getMessage() and PASSWORD[:8] not in r.getMessage() for r in caplog.records)
 
 
@@ -143,7 +144,7 @@ def test_no_credentials_and_a_refusal_says_which_settings_to_use(receiver: Any) 
 
 @pytest.mark.parametrize(
     ("content", "why"),
-    [("", "empty"), ("  \n", "empty"), ("a" * 70_000, "larger than"), ("line1\nline2", "control character")],
+    [("", "empty"), ("  \n", "empty"), ("a" * 70_000, "larger than"), ("line1\nline2", "contains a control character")],
 )
 def test_an_unusable_secret_file_at_start_is_a_configuration_error(tmp_path: Path, content: str, why: str) -> None:
     path = file_with(tmp_path, "pw", content)

@@ -1,4 +1,5 @@
-"""Root pytest configuration shared by every suite in the repository: the real-Prometheus fixtures.
+"""Root pytest configuration shared by every suite in the repository: the real-Prometheus (and
+VictoriaMetrics) fixtures.
 
 Each suite starts Prometheus the same way (testkit, installed by ./run-tests.sh) and nobody writes a
 second launcher.
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from testkit.prometheus import PrometheusServer, find_prometheus
+from testkit.victoriametrics import VictoriaMetricsServer, find_victoria_metrics
 
 
 def _server(tmp_path: Path, window: str | None) -> Iterator[PrometheusServer]:
@@ -31,3 +33,12 @@ def prometheus(tmp_path: Path) -> Iterator[PrometheusServer]:
 def prometheus_ooo(tmp_path: Path) -> Iterator[PrometheusServer]:
     """A real Prometheus that accepts samples up to 10 minutes out of order, as the stack configures it."""
     yield from _server(tmp_path, "10m")
+
+
+@pytest.fixture
+def victoria_metrics(tmp_path: Path) -> Iterator[VictoriaMetricsServer]:
+    """A real VictoriaMetrics single node on 127.0.0.1, without auth."""
+    if find_victoria_metrics() is None:
+        pytest.skip("victoria-metrics binary not found: run ./run-tests.sh (installs it) or set VICTORIA_METRICS_BIN")
+    with VictoriaMetricsServer(tmp_path / "victoria-metrics") as server:
+        yield server

@@ -7,7 +7,8 @@
 #
 # What it installs, and only when missing:
 #   - system packages (as root, through apt-get): prometheus (real server for integration tests, promtool
-#     for the alerting rules), docker.io + docker-compose + debootstrap (end-to-end stack test), apparmor
+#     for the alerting rules), victoria-metrics (the other receiver the client is tested against), openssl
+#     (certificates for the TLS tests), docker.io + docker-compose + debootstrap (end-to-end stack test), apparmor
 #     (profile syntax check); without root it installs nothing system-wide and the tests that need those
 #     tools skip with a reason;
 #   - a virtual environment in .venv with every package of PACKAGES (editable) and the test requirements.
@@ -27,6 +28,8 @@ log() { printf '[run-tests] %s\n' "$*"; }
 
 need_pkgs=()
 command -v prometheus >/dev/null 2>&1 || need_pkgs+=(prometheus)
+command -v victoria-metrics >/dev/null 2>&1 || need_pkgs+=(victoria-metrics)  # second receiver (compatibility tests)
+command -v openssl >/dev/null 2>&1 || need_pkgs+=(openssl)  # CA and certificates for the TLS tests
 command -v dockerd >/dev/null 2>&1 || need_pkgs+=(docker.io)
 command -v docker-compose >/dev/null 2>&1 || docker compose version >/dev/null 2>&1 || need_pkgs+=(docker-compose)
 command -v debootstrap >/dev/null 2>&1 || need_pkgs+=(debootstrap)

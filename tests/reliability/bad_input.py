@@ -139,6 +139,16 @@ def _client_rows(root: Path, tmp: Path, closed: str) -> list[Outcome]:
     message, status = run_client(env, tmp, grace_s=4)
     rows.append(Outcome("receiver unreachable (nothing listens)", f"REMOTE_WRITE_URL={closed}", message, status))
 
+    # Accepted URLs whose log lines matter: credentials shown redacted, non-ASCII encoded.
+    secret_url = closed.replace("http://", "http://writer:not-a-real-password@") + "?api_key=not-a-real-key"
+    message, status = run_client(_base_env(tmp, secret_url), tmp, grace_s=4)
+    rows.append(
+        Outcome("credentials in the URL (user:password@, ?api_key=)", f"REMOTE_WRITE_URL={secret_url}", message, status)
+    )
+    unicode_url = closed.replace("/api/v1/write", "/schreib/grüße")
+    message, status = run_client(_base_env(tmp, unicode_url), tmp, grace_s=4)
+    rows.append(Outcome("non-ASCII characters in the URL", f"REMOTE_WRITE_URL={unicode_url}", message, status))
+
     rows.append(_https_to_http_case(tmp))
 
     cpu_impl = root / "cpu-pyjoules" / "monitor_impl.py"

@@ -16,6 +16,7 @@ import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from monitoring_client.settings_table import parse, read, setting
@@ -28,6 +29,7 @@ from monitoring_client.settings_values import (
     FilePath,
     Flag,
     HeaderList,
+    Kind,
     LabelValue,
     Number,
     ReadableFile,
@@ -43,9 +45,10 @@ DEFAULT_URL = "http://prometheus:9090/api/v1/write"
 # HEALTH_HOST is only used with HEALTH_PORT set: its bad-input case sets a free port too.
 NEEDS_PORT = {"HEALTH_PORT": FREE_PORT}
 # Other variables some bad-input cases need (no working secret: these values are refused before use).
-BOTH_PASSWORDS = {"REMOTE_WRITE_USERNAME": "writer", "REMOTE_WRITE_PASSWORD_FILE": "/etc/hostname"}
-BASIC_AUTH = {"REMOTE_WRITE_USERNAME": "writer", "REMOTE_WRITE_PASSWORD": "not-a-password"}
-TOKEN_URL = "http://not-a-token@127.0.0.1:9/api/v1/write"
+A_FILE = "/etc/hostname"  # a readable file that is no secret, certificate or key
+BOTH_PASSWORDS = {"REMOTE_WRITE_USERNAME": "writer", "REMOTE_WRITE_PASSWORD_FILE": A_FILE}
+BASIC = {"REMOTE_WRITE_USERNAME": "writer", "REMOTE_WRITE_PASSWORD": "not-a-password"}
+TOKEN = {"REMOTE_WRITE_URL": "http://not-a-token@127.0.0.1:9/api/v1/write"}
 TLS = {"REMOTE_WRITE_URL": "https://127.0.0.1:9/api/v1/write"}
 
 
@@ -133,6 +136,18 @@ def env_url(
     return read(name, Url(schemes), default, environ)
 
 
+def optional(variable: str, kind: Kind[Any], meaning: str, *refused: Bad) -> Any:
+    """A row for a setting that is off unless given (default None); ``refused`` are the values the client
+    refuses at start although the kind accepts them (settings that do not go together)."""
+    return setting(variable, kind, None, meaning, default_text="unset", refused_at_start=refused)
+
+
+def secret_file(variable: str, holding: str, *refused: Bad) -> Any:
+    """A row for a file holding a secret, which the transport re-reads when it changes."""
+    meaning = f"file holding {holding}, surrounding blanks ignored; re-read when it changes"
+    return optional(variable, ReadableFile(), meaning, *refused)
+
+
 @dataclass(frozen=True)
 class Config:
     """Every setting of the base client: one row per variable (variable, kind and bounds, default, meaning).
@@ -149,77 +164,43 @@ class Config:
         "the receiver; `user:password@` in it is sent as Basic auth; logged without credentials (see"
         " Authentication and TLS)",
     )
-    remote_write_username: str | None = setting(
-        "REMOTE_WRITE_USERNAME",
-        UserName(),
-        None,
-        "Basic auth user, with `REMOTE_WRITE_PASSWORD_FILE` or `REMOTE_WRITE_PASSWORD`",
-        default_text="unset (no auth)",
-        refused_at_start=(Bad("without a password", "writer"),),
+    remote_write_username: str | None = optional(
+        "REMOTE_WRITE_USERNAME", UserName(), "Basic auth user, with the password below", Bad("no password", "writer")
     )
-    remote_write_password_file: Path | None = setting(
-        "REMOTE_WRITE_PASSWORD_FILE",
-        ReadableFile(),
-        None,
-        "file holding the Basic auth password (surrounding blanks ignored); re-read when it changes",
-        default_text="unset",
-        refused_at_start=(Bad("without REMOTE_WRITE_USERNAME", "/etc/hostname"),),
+    remote_write_password_file: Path | None = secret_file(
+        "REMOTE_WRITE_PASSWORD_FILE", "the Basic auth password", Bad("without REMOTE_WRITE_USERNAME", A_FILE)
     )
-    remote_write_password: str | None = setting(
+    remote_write_password: str | None = optional(
         "REMOTE_WRITE_PASSWORD",
         Secret(),
-        None,
         "the password as a value (the file is safer: values show in `docker inspect`)",
-        default_text="unset",
-        refused_at_start=(Bad("and the password file too", "not-a-password", BOTH_PASSWORDS),),
+        Bad("and the password file too", "not-a-password", BOTH_PASSWORDS),
     )
-    remote_write_bearer_token_file: Path | None = setting(
-        "REMOTE_WRITE_BEARER_TOKEN_FILE",
-        ReadableFile(),
-        None,
-        "file holding a bearer token (`Authorization: Bearer`); re-read when it changes; not with Basic auth",
-        default_text="unset",
-        refused_at_start=(Bad("with Basic auth too", "/etc/hostname", BASIC_AUTH),),
+    remote_write_bearer_token_file: Path | None = secret_file(
+        "REMOTE_WRITE_BEARER_TOKEN_FILE", "a bearer token (not with Basic auth)", Bad("with Basic auth", A_FILE, BASIC)
     )
-    remote_write_bearer_token: str | None = setting(
-        "REMOTE_WRITE_BEARER_TOKEN",
-        Secret(blanks=False),
-        None,
-        "the bearer token as a value",
-        default_text="unset",
-        refused_at_start=(Bad("with a token in the URL", "not-a-token", {"REMOTE_WRITE_URL": TOKEN_URL}),),
+    remote_write_bearer_token: str | None = optional(
+        "REMOTE_WRITE_BEARER_TOKEN", Secret(blanks=False), "the bearer token as a value", Bad("also in URL", "t", TOKEN)
     )
-    remote_write_ca_file: Path | None = setting(
+    remote_write_ca_file: Path | None = optional(
         "REMOTE_WRITE_CA_FILE",
         ReadableFile(),
-        None,
-        "PEM CA certificate(s) the receiver's certificate must chain to, instead of the system's",
-        default_text="unset (system trust store)",
-        refused_at_start=(Bad("with an http:// URL", "/etc/hostname"), Bad("not a certificate", "/etc/hostname", TLS)),
+        "PEM CA certificate(s) the receiver's certificate must chain to, instead of the system's; re-read when"
+        " it changes",
+        Bad("with an http:// URL", A_FILE),
+        Bad("not a certificate", A_FILE, TLS),
     )
-    remote_write_cert_file: Path | None = setting(
-        "REMOTE_WRITE_CERT_FILE",
-        ReadableFile(),
-        None,
-        "PEM client certificate for mutual TLS, with `REMOTE_WRITE_KEY_FILE`",
-        default_text="unset",
-        refused_at_start=(Bad("without REMOTE_WRITE_KEY_FILE", "/etc/hostname", TLS),),
+    remote_write_cert_file: Path | None = optional(
+        "REMOTE_WRITE_CERT_FILE", ReadableFile(), "PEM client certificate (mutual TLS)", Bad("no key", A_FILE, TLS)
     )
-    remote_write_key_file: Path | None = setting(
-        "REMOTE_WRITE_KEY_FILE",
-        ReadableFile(),
-        None,
-        "PEM private key of the client certificate (not encrypted)",
-        default_text="unset",
-        refused_at_start=(Bad("without REMOTE_WRITE_CERT_FILE", "/etc/hostname", TLS),),
+    remote_write_key_file: Path | None = optional(
+        "REMOTE_WRITE_KEY_FILE", ReadableFile(), "its PEM private key (not encrypted)", Bad("no cert", A_FILE, TLS)
     )
-    remote_write_headers: tuple[tuple[str, str], ...] = setting(
+    remote_write_headers: tuple[tuple[str, str], ...] | None = optional(
         "REMOTE_WRITE_HEADERS",
         HeaderList(),
-        (),
         "extra headers on every request, e.g. `X-Scope-OrgID=lab-a`; not the protocol's own nor"
         " `Authorization`; values never logged",
-        default_text="unset",
     )
     scrape_interval_s: float = setting(
         "SCRAPE_INTERVAL_S", Number(above=0, maximum=3600), 0.1, "seconds between readings, passed to `get_power`"

@@ -29,4 +29,6 @@ def build_transport(config: Config) -> HttpTransport:
     tls = None
     if urlsplit(url).scheme.lower() == "https":
         tls = TlsFiles(config.remote_write_ca_file, config.remote_write_cert_file, config.remote_write_key_file)
-    return HttpTransport(url, HEADERS, credentials=credentials, tls=tls, extra_headers=config.remote_write_headers)
+    return HttpTransport(
+        url, HEADERS, credentials=credentials, tls=tls, extra_headers=config.remote_write_headers or ()
+    )

@@ -11,7 +11,8 @@ from __future__ import annotations
 import socket
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import BinaryIO
 
 Behaviour = Callable[["Conn", bytes, bytes], bool]
 
@@ -33,21 +34,13 @@ class Conn:
         return True
 
 
-@dataclass
-class HostileServer:
-    behave: Behaviour
-    read_body: bool = True
-    sent: int = 0
-    requests: list[tuple[bytes, bytes]] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    client_left: threading.Event = field(default_factory=threading.Event)
-    behaviour_done: threading.Event = field(default_factory=threading.Event)
-    stopping: threading.Event = field(default_factory=threading.Event)
+class LoopbackServer:
+    """Accepts connections on a free 127.0.0.1 port and serves each in its own thread (``serve``)."""
 
-    def __post_init__(self) -> None:
+    def __init__(self) -> None:
+        self.stopping = threading.Event()
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = int(self.listener.getsockname()[1])
-        self.url = f"http://127.0.0.1:{self.port}/api/v1/write"
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self) -> None:
@@ -56,20 +49,51 @@ class HostileServer:
                 sock, _ = self.listener.accept()
             except OSError:
                 return
-            threading.Thread(target=self._serve, args=(sock,), daemon=True).start()
+            threading.Thread(target=self.serve, args=(sock,), daemon=True).start()
 
-    def _serve(self, sock: socket.socket) -> None:
+    def serve(self, sock: socket.socket) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.listener.close()
+
+
+def read_head(reader: BinaryIO) -> list[bytes]:
+    """The lines of one request head (the blank line last), or [] when the client closed."""
+    lines: list[bytes] = []
+    while not lines or lines[-1] != b"\r\n":
+        line = reader.readline(65536)
+        if not line:
+            return []
+        lines.append(line)
+    return lines
+
+
+class HostileServer(LoopbackServer):
+    """Hands each request to ``behave``; ``read_body=False`` leaves the request body unread."""
+
+    def __init__(self, behave: Behaviour, read_body: bool = True) -> None:
+        self.behave = behave
+        self.read_body = read_body
+        self.sent = 0
+        self.requests: list[tuple[bytes, bytes]] = []
+        self.lock = threading.Lock()
+        self.client_left = threading.Event()
+        self.behaviour_done = threading.Event()
+        super().__init__()
+        self.url = f"http://127.0.0.1:{self.port}/api/v1/write"
+
+    def serve(self, sock: socket.socket) -> None:
         reader = sock.makefile("rb")
         try:
             while not self.stopping.is_set():
-                head = b""
-                while not head.endswith(b"\r\n\r\n"):
-                    line = reader.readline(65536)
-                    if not line:
-                        return
-                    head += line
+                lines = read_head(reader)
+                if not lines:
+                    return
+                head = b"".join(lines)
                 length = 0
-                for line in head.split(b"\r\n"):
+                for line in lines:
                     name, _, value = line.partition(b":")
                     if name.strip().lower() == b"content-length":
                         length = int(value)
@@ -85,10 +109,6 @@ class HostileServer:
         finally:
             reader.close()
             sock.close()
-
-    def stop(self) -> None:
-        self.stopping.set()
-        self.listener.close()
 
     def heads(self) -> list[bytes]:
         with self.lock:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from hostile_server import Conn, HostileServer
+from hostile_server import Behaviour, Conn, HostileServer
 
 from monitoring_client.http_transport import MAX_ANSWER_BYTES, HttpTransport, PostError
 from testkit.wait import wait_until
@@ -29,22 +29,22 @@ def serve(servers: list[HostileServer], behave: object, **kw: object) -> Hostile
     return server
 
 
-def trickle_body(conn: Conn, head: bytes, body: bytes) -> bool:
-    """Headers at once, then one byte of the body every 0.2 s for up to a minute."""
-    conn.send(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n")
-    for _ in range(300):
-        if conn.server.stopping.wait(0.2) or not conn.send(b"x"):
-            return False
-    return False
+def trickle(head: bytes) -> Behaviour:
+    """``head`` at once, then one more byte every 0.2 s for up to a minute."""
+
+    def behave(conn: Conn, request: bytes, body: bytes) -> bool:
+        conn.send(head)
+        for _ in range(300):
+            if conn.server.stopping.wait(0.2) or not conn.send(b"x"):
+                return False
+        return False
+
+    return behave
 
 
-def trickle_headers(conn: Conn, head: bytes, body: bytes) -> bool:
-    """The status line, then header bytes one at a time every 0.2 s, never ending the head."""
-    conn.send(b"HTTP/1.1 200 OK\r\n")
-    for _ in range(300):
-        if conn.server.stopping.wait(0.2) or not conn.send(b"X"):
-            return False
-    return False
+# The body trickled after complete headers; the headers themselves trickled, never ending.
+trickle_body = trickle(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n")
+trickle_headers = trickle(b"HTTP/1.1 200 OK\r\nX-Slow: ")
 
 
 def huge_body(conn: Conn, head: bytes, body: bytes) -> bool:

@@ -13,11 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tls_server import TlsServer, make_pki
+from hostile_server import LoopbackServer, read_head
+from tls_server import TlsServer
 
 from monitoring_client.credentials import Credentials, UrlUserinfo
 from monitoring_client.http_transport import HttpTransport, PostError, proxy_for
 from monitoring_client.tls import TlsFiles
+from testkit.webconfig import make_pki
 
 HEADERS = {"Content-Type": "application/x-protobuf"}
 PROXY_VARS = (
@@ -32,33 +34,18 @@ PROXY_VARS = (
 )
 
 
-class ForwardProxy:
+class ForwardProxy(LoopbackServer):
     """A minimal HTTP proxy on 127.0.0.1 that records each request line and its Proxy-Authorization."""
 
     def __init__(self, refuse_connect: bool = False) -> None:
         self.refuse_connect = refuse_connect
         self.seen: list[tuple[str, str | None]] = []
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = int(self.listener.getsockname()[1])
-        threading.Thread(target=self._accept, daemon=True).start()
+        super().__init__()
 
-    def _accept(self) -> None:
-        while True:
-            try:
-                sock, _ = self.listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(sock,), daemon=True).start()
-
-    def _serve(self, sock: socket.socket) -> None:
+    def serve(self, sock: socket.socket) -> None:
         reader = sock.makefile("rb")
         try:
-            while True:
-                lines = []
-                while not lines or lines[-1] not in (b"\r\n", b""):
-                    lines.append(reader.readline(65536))
-                if lines[-1] == b"":
-                    return
+            while lines := read_head(reader):
                 method, target, _ = lines[0].decode().split(" ", 2)
                 pairs = [(k.strip(), v.strip()) for k, _, v in (ln.decode().partition(":") for ln in lines[1:-1])]
                 headers = {k.lower(): v for k, v in pairs}
@@ -68,13 +55,16 @@ class ForwardProxy:
                     return
                 body = reader.read(int(headers.get("content-length", "0")))
                 upstream = http.client.HTTPConnection(target.split("/")[2], timeout=10)
-                path = "/" + target.split("/", 3)[3]
                 hop = ("proxy-authorization", "connection", "host")
-                keep = {k: v for k, v in pairs if k.lower() not in hop}
-                upstream.request(method, path, body=body, headers=keep)
+                upstream.request(
+                    method,
+                    "/" + target.split("/", 3)[3],
+                    body=body,
+                    headers={k: v for k, v in pairs if k.lower() not in hop},
+                )
                 answer = upstream.getresponse()
                 data = answer.read()
-                sock.sendall(b"HTTP/1.1 %d %s\r\nContent-Length: %d\r\n\r\n%s" % (answer.status, b"X", len(data), data))
+                sock.sendall(b"HTTP/1.1 %d X\r\nContent-Length: %d\r\n\r\n%s" % (answer.status, len(data), data))
                 upstream.close()
         except OSError:
             return
@@ -101,9 +91,6 @@ class ForwardProxy:
 
         threading.Thread(target=pump, args=(upstream, sock), daemon=True).start()
         pump(sock, upstream)
-
-    def stop(self) -> None:
-        self.listener.close()
 
 
 @pytest.fixture
@@ -175,3 +162,13 @@ def test_an_https_proxy_url_is_a_configuration_error() -> None:
         proxy_for("https://receiver:9/w", {"https": "https://u:pw@proxy:3128"})
     assert UrlUserinfo.of("http://a:b@h/") == UrlUserinfo("a", "b")
     assert Credentials().header is None
+
+
+def test_proxy_for_follows_the_proxy_variables(proxy: ForwardProxy, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert proxy_for("http://prometheus:9090/api/v1/write") is None
+    monkeypatch.setenv("http_proxy", "http://proxy:3128")
+    found = proxy_for("http://prometheus:9090/api/v1/write")
+    assert found is not None and (found.host, found.port, found.authorization) == ("proxy", 3128, None)
+    assert proxy_for("https://prometheus:9090/api/v1/write") is None
+    monkeypatch.setenv("no_proxy", "prometheus")
+    assert proxy_for("http://prometheus:9090/api/v1/write") is None

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 from hostile_server import HostileServer
-from tls_server import Pki, TlsServer, make_pki
+from tls_server import TlsServer
 
 from monitoring_client.errors import ConfigError
 from monitoring_client.http_transport import HttpTransport, PostError
 from monitoring_client.tls import TlsFiles
-from testkit.webconfig import issue_cert
+from testkit.webconfig import Pki, issue_cert, make_pki
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is needed to make certificates")
 HEADERS = {"Content-Type": "application/x-protobuf"}

@@ -1,32 +1,13 @@
-"""A TLS HTTP server on 127.0.0.1 and the certificates for it (a CA made with openssl), for the transport's
-TLS and proxy tests."""
+"""A TLS HTTP server on 127.0.0.1 answering 204 to POSTs, for the transport's TLS and proxy tests."""
 
 from __future__ import annotations
 
 import ssl
 import threading
-from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from testkit.webconfig import CertPair, issue_cert, make_ca
-
-
-@dataclass(frozen=True)
-class Pki:
-    ca: CertPair
-    other_ca: CertPair
-    server: CertPair
-    client: CertPair
-    directory: Path
-
-
-def make_pki(d: Path) -> Pki:
-    """A CA with a server certificate for 127.0.0.1 and a client certificate, and a second, unrelated CA."""
-    ca = make_ca(d / "ca")
-    return Pki(
-        ca, make_ca(d / "other", "other-ca"), issue_cert(ca, d, "server"), issue_cert(ca, d, "client", client=True), d
-    )
+from testkit.webconfig import CertPair
 
 
 class TlsServer:

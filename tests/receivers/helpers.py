@@ -3,37 +3,18 @@ must store every sample, and whether this base client keeps requests refused for
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from testkit.client import MonitoringClient
 from testkit.prometheus import PrometheusServer
 from testkit.promql import QueryApi
-from testkit.webconfig import CertPair, issue_cert, make_ca, write_web_config
+from testkit.webconfig import Pki, write_web_config
 
 from ..reliability.harness import SeqRun, Tally
 
 USER = "pusher"
 PASSWORD = "Pw-only-for-tests-7d41c"
-
-
-@dataclass(frozen=True)
-class Pki:
-    ca: CertPair
-    other_ca: CertPair
-    server: CertPair
-    client: CertPair
-
-
-def make_pki(directory: Path) -> Pki:
-    ca = make_ca(directory / "ca")
-    return Pki(
-        ca,
-        make_ca(directory / "other", "other-ca"),
-        issue_cert(ca, directory / "server", "prometheus"),
-        issue_cert(ca, directory / "client", "client", client=True),
-    )
 
 
 def secured_prometheus(workdir: Path, pki: Pki, *, basic: bool, tls: bool, mtls: bool) -> PrometheusServer:
@@ -79,6 +60,16 @@ def assert_all_stored(tally: Tally, client: MonitoringClient) -> None:
 
 def seq_run(workdir: Path, server: QueryApi, **env: str) -> SeqRun:
     return SeqRun(workdir, server, env={"RETRY_BASE_S": "0.2", "RETRY_MAX_S": "2", **env})  # type: ignore[arg-type]
+
+
+def complete_run(workdir: Path, server: QueryApi, url: str | None = None, **env: str) -> tuple[Tally, MonitoringClient]:
+    """A whole run of the sequence client pushing to ``url`` (default: the server's own write URL)."""
+    run = seq_run(workdir, server, **env)
+    try:
+        client = run.start_client(url)
+        return run_to_completion(run, client), client
+    finally:
+        run.cleanup()
 
 
 def sender_keeps_refused_requests() -> bool:

@@ -13,7 +13,7 @@ from testkit.client import client_command
 from testkit.fault_proxy import FaultProxy
 from testkit.prometheus import PrometheusServer
 
-from .helpers import assert_all_stored, run_to_completion, seq_run
+from .helpers import assert_all_stored, complete_run, seq_run
 
 pytestmark = pytest.mark.integration
 
@@ -28,13 +28,9 @@ PROTOCOL = {
 def test_extra_headers_reach_the_receiver_and_every_sample_arrives(
     tmp_path: Path, prometheus: PrometheusServer
 ) -> None:
-    run = seq_run(tmp_path, prometheus, REMOTE_WRITE_HEADERS="X-Scope-OrgID=lab-a,X-Api-Key=not-a-real-key")
     with FaultProxy(prometheus.url) as proxy:
-        try:
-            client = run.start_client(proxy.write_url)
-            tally = run_to_completion(run, client)
-        finally:
-            run.cleanup()
+        headers = "X-Scope-OrgID=lab-a,X-Api-Key=not-a-real-key"
+        tally, client = complete_run(tmp_path, prometheus, proxy.write_url, REMOTE_WRITE_HEADERS=headers)
     assert_all_stored(tally, client)
     exchanges = proxy.snapshot()
     assert exchanges

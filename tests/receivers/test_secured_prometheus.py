@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 
 from testkit.wait import wait_until
+from testkit.webconfig import Pki, make_pki
 
 from .helpers import (
     PASSWORD,
     USER,
-    Pki,
     assert_all_stored,
-    make_pki,
+    complete_run,
     password_file,
     run_to_completion,
     secured_prometheus,
@@ -55,12 +55,7 @@ def test_every_sample_arrives(tmp_path: Path, pki: Pki, mode: str) -> None:
     if want["mtls"]:
         env.update(REMOTE_WRITE_CERT_FILE=str(pki.client.cert), REMOTE_WRITE_KEY_FILE=str(pki.client.key))
     with secured_prometheus(tmp_path, pki, **want) as prometheus:
-        run = seq_run(tmp_path / "run", prometheus, **env)
-        try:
-            client = run.start_client()
-            tally = run_to_completion(run, client)
-        finally:
-            run.cleanup()
+        tally, client = complete_run(tmp_path / "run", prometheus, **env)
     assert_all_stored(tally, client)
     assert PASSWORD not in client.log_text()
 

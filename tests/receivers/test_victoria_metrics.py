@@ -9,7 +9,7 @@ import pytest
 
 from testkit.victoriametrics import VictoriaMetricsServer, find_victoria_metrics
 
-from .helpers import PASSWORD, USER, assert_all_stored, password_file, run_to_completion, seq_run
+from .helpers import PASSWORD, USER, assert_all_stored, complete_run, password_file
 
 pytestmark = [
     pytest.mark.integration,
@@ -23,11 +23,6 @@ def test_every_sample_arrives(tmp_path: Path, auth: bool) -> None:
     if auth:
         env = {"REMOTE_WRITE_USERNAME": USER, "REMOTE_WRITE_PASSWORD_FILE": str(password_file(tmp_path / "s"))}
     with VictoriaMetricsServer(tmp_path / "vm", auth=(USER, PASSWORD) if auth else None) as vm:
-        run = seq_run(tmp_path / "run", vm, **env)
-        try:
-            client = run.start_client(vm.write_url)
-            tally = run_to_completion(run, client)
-        finally:
-            run.cleanup()
+        tally, client = complete_run(tmp_path / "run", vm, **env)
     assert_all_stored(tally, client)
     assert PASSWORD not in client.log_text()

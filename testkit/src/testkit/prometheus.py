@@ -12,28 +12,23 @@ credentials and CA as a client would.
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from testkit.ports import free_port
-from testkit.process import ManagedProcess
-from testkit.promql import QueryApi, SeriesKey, loopback_session
+from testkit.process import ManagedProcess, find_binary
+from testkit.promql import QueryServer, SeriesKey, loopback_session
 
 __all__ = ["PrometheusServer", "SeriesKey", "find_prometheus"]
 
 
 def find_prometheus(binary: str | None = None) -> str | None:
     """Locate the Prometheus binary: explicit argument, then $PROMETHEUS_BIN, then PATH."""
-    candidate = binary or os.environ.get("PROMETHEUS_BIN") or "prometheus"
-    if os.path.sep in candidate:
-        return candidate if os.access(candidate, os.X_OK) else None
-    return shutil.which(candidate)
+    return find_binary(binary, "PROMETHEUS_BIN", "prometheus")
 
 
-class PrometheusServer(QueryApi):
+class PrometheusServer(QueryServer):
     """One Prometheus process; ``stop()`` then ``start()`` restarts it on the same port and data.
 
     ``web_config`` is passed as ``--web.config.file``; with TLS in it give ``ca_file`` (the URLs become
@@ -74,10 +69,6 @@ class PrometheusServer(QueryApi):
         self.session = loopback_session(auth, ca_file, client_cert)
         self.config_path = self.workdir / "prometheus.yml"
         self.process = ManagedProcess(self._argv(), self.workdir / "prometheus.log", name="prometheus")
-
-    @property
-    def pid(self) -> int | None:
-        return self.process.pid
 
     def _argv(self) -> list[str]:
         args = [
@@ -120,22 +111,7 @@ class PrometheusServer(QueryApi):
             self.stop()
             raise
 
-    def stop(self, timeout: float = 15) -> None:
-        """SIGTERM the process this object started (by PID), SIGKILL it if it will not go."""
-        self.process.stop(timeout)
-
-    def log_tail(self, lines: int = 30) -> str:
-        return self.process.log_tail(lines)
-
     def alerts(self) -> list[dict[str, Any]]:
         """The alerts Prometheus holds now (pending and firing), from /api/v1/alerts."""
         body = self.session.get(f"{self.url}/api/v1/alerts", timeout=10).json()
         return list(body["data"]["alerts"])
-
-    def __enter__(self) -> PrometheusServer:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-        self.session.close()

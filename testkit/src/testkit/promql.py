@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import requests
 
+from testkit.process import ManagedProcess
+
 SeriesKey = tuple[tuple[str, str], ...]
+S = TypeVar("S", bound="QueryServer")
 
 
 def loopback_session(
@@ -65,3 +68,32 @@ class QueryApi:
 
     def count_samples(self, selector: str, window: str = "1h") -> int:
         return sum(len(v) for v in self.raw_samples(selector, window).values())
+
+
+class QueryServer(QueryApi):
+    """A server process this test started (``process``, stopped by its PID) that answers queries; a
+    subclass builds the process and says when it is ready (``start``)."""
+
+    process: ManagedProcess
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid
+
+    def start(self, timeout: float = 30) -> None:
+        raise NotImplementedError
+
+    def stop(self, timeout: float = 15) -> None:
+        """SIGTERM the process this object started (by PID), SIGKILL it if it will not go."""
+        self.process.stop(timeout)
+
+    def log_tail(self, lines: int = 30) -> str:
+        return self.process.log_tail(lines)
+
+    def __enter__(self: S) -> S:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+        self.session.close()

@@ -9,24 +9,19 @@ at once here: ``-search.latencyOffset=0s`` and a flush before each query.
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
 from testkit.ports import free_port
-from testkit.process import ManagedProcess
-from testkit.promql import QueryApi, loopback_session
+from testkit.process import ManagedProcess, find_binary
+from testkit.promql import QueryServer, loopback_session
 
 
 def find_victoria_metrics(binary: str | None = None) -> str | None:
     """The binary: explicit argument, then $VICTORIA_METRICS_BIN, then ``victoria-metrics`` on PATH."""
-    candidate = binary or os.environ.get("VICTORIA_METRICS_BIN") or "victoria-metrics"
-    if os.path.sep in candidate:
-        return candidate if os.access(candidate, os.X_OK) else None
-    return shutil.which(candidate)
+    return find_binary(binary, "VICTORIA_METRICS_BIN", "victoria-metrics")
 
 
-class VictoriaMetricsServer(QueryApi):
+class VictoriaMetricsServer(QueryServer):
     """One VictoriaMetrics process; ``auth`` (user, password) turns on its basic auth for every endpoint."""
 
     def __init__(
@@ -56,10 +51,6 @@ class VictoriaMetricsServer(QueryApi):
             argv += [f"-httpAuth.username={auth[0]}", f"-httpAuth.password={auth[1]}"]
         self.process = ManagedProcess(argv, self.workdir / "victoria-metrics.log", name="victoria-metrics")
 
-    @property
-    def pid(self) -> int | None:
-        return self.process.pid
-
     def start(self, timeout: float = 30) -> None:
         """Start the binary and wait until /health answers (with the credentials, if any)."""
         if self.process.alive():
@@ -78,17 +69,3 @@ class VictoriaMetricsServer(QueryApi):
 
     def before_query(self) -> None:
         self.session.get(f"{self.url}/internal/force_flush", timeout=10).raise_for_status()
-
-    def stop(self, timeout: float = 15) -> None:
-        self.process.stop(timeout)
-
-    def log_tail(self, lines: int = 30) -> str:
-        return self.process.log_tail(lines)
-
-    def __enter__(self) -> VictoriaMetricsServer:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-        self.session.close()

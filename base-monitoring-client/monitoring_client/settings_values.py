@@ -1,10 +1,12 @@
 """Kinds of setting values: how a variable's text becomes a value, what is accepted, what must be refused.
 
-Each kind is one small object with the same four parts, so the settings table can use any of them for
-parsing (``__call__``), the error line and the README's "accepted" column (``expected``), the README's
-default column (``show``) and the reliability report's bad-input cases (``refused``: values it must refuse,
-derived from its bounds). A kind raises ``Invalid`` for a value it does not accept; the table turns that
-into the one-line ``ConfigError`` naming the variable. The text given is never empty (empty means unset).
+Each kind is one small object with the same five parts, so the settings table can use any of them for
+parsing (``__call__``), the error line and the README's "accepted" column (``expected``), how the error line
+shows the text given (``shown``: a kind whose values can be secrets shows less of it, or nothing), the
+README's default column (``show``) and the reliability report's bad-input cases (``refused``: values it must
+refuse, derived from its bounds). A kind raises ``Invalid`` (with a short reason that never repeats the
+text) for a value it does not accept; the table turns that into the one-line ``ConfigError`` naming the
+variable. The text given is never empty (empty means unset).
 """
 
 from __future__ import annotations

@@ -196,7 +196,7 @@ def render_bad_input(rows: list[dict[str, Any]]) -> list[str]:
     ]
     for r in rows:
         seen = r["message"].strip().replace("|", "\\|").replace("\n", "<br>") or "(nothing)"
-        given = r["input"].replace("|", "\\|")
+        given = "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in r["input"]).replace("|", "\\|")
         out.append(f"| {r['case']} | `{given}` | {seen} | {r['exit_status']} |")
     return out
 

@@ -165,7 +165,10 @@ class Config:
         " Authentication and TLS)",
     )
     remote_write_username: str | None = optional(
-        "REMOTE_WRITE_USERNAME", UserName(), "Basic auth user, with the password below", Bad("no password", "writer")
+        "REMOTE_WRITE_USERNAME",
+        UserName(),
+        "Basic auth user, with the password below",
+        Bad("without a password", "writer"),
     )
     remote_write_password_file: Path | None = secret_file(
         "REMOTE_WRITE_PASSWORD_FILE", "the Basic auth password", Bad("without REMOTE_WRITE_USERNAME", A_FILE)
@@ -187,7 +190,7 @@ class Config:
         ReadableFile(),
         "PEM CA certificate(s) the receiver's certificate must chain to, instead of the system's; re-read when"
         " it changes",
-        Bad("with an http:// URL", A_FILE),
+        Bad("with an http:// URL", "/etc/os-release"),
         Bad("not a certificate", A_FILE, TLS),
     )
     remote_write_cert_file: Path | None = optional(
@@ -342,8 +345,9 @@ def _auth_and_tls_consistent(config: Config, env: Mapping[str, str]) -> str | No
         if value is not None
     ]
     if tls_files and urlsplit(config.remote_write_url).scheme.lower() != "https":
+        need, them = ("needs", "it") if len(tls_files) == 1 else ("need", "them")
         problems.append(
-            f"{' and '.join(tls_files)} need an https:// REMOTE_WRITE_URL (it is http://): use https, or unset them"
+            f"{' and '.join(tls_files)} {need} an https:// REMOTE_WRITE_URL (it is http://): use https, or unset {them}"
         )
     return "\n".join(problems) or None
 

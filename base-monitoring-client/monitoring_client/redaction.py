@@ -23,6 +23,7 @@ _USERINFO_IN_TEXT_RE = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/?#\
 # Secrets shorter than this are not searched for in free text: replacing every "ab" in a message would
 # garble it without hiding anything a reader could not guess.
 MIN_SCRUB_LENGTH = 4
+_DROPPED_BY_URLSPLIT = "\t\r\n"
 
 
 def _netloc(parts: SplitResult) -> str:
@@ -51,14 +52,21 @@ def redact_url(url: str) -> str:
     """``url`` without credentials: any ``userinfo@`` becomes ``***@``, secret-looking query values ``***``.
 
     Never raises; a string that does not parse as a URL is returned with anything that looks like
-    ``scheme://userinfo@`` hidden."""
+    ``scheme://userinfo@`` hidden. Tabs and line breaks are kept where they were (``urlsplit`` alone would
+    drop them, and a message about them would then show a URL without them)."""
+    kept = {ch: chr(0xE000 + i) for i, ch in enumerate(_DROPPED_BY_URLSPLIT) if ch in url}
+    for ch, stand_in in kept.items():
+        url = url.replace(ch, stand_in)
     try:
         parts = urlsplit(url)
+        shown = urlunsplit(parts._replace(netloc=_netloc(parts), query=_query(parts.query), fragment=""))
     except ValueError:
-        return _USERINFO_IN_TEXT_RE.sub(lambda m: m.group("scheme") + HIDDEN + "@", url)
-    if not parts.netloc:
-        return _USERINFO_IN_TEXT_RE.sub(lambda m: m.group("scheme") + HIDDEN + "@", url)
-    return urlunsplit(parts._replace(netloc=_netloc(parts), query=_query(parts.query), fragment=""))
+        parts = None
+    if parts is None or not parts.netloc:
+        shown = _USERINFO_IN_TEXT_RE.sub(lambda m: m.group("scheme") + HIDDEN + "@", url)
+    for ch, stand_in in kept.items():
+        shown = shown.replace(stand_in, ch)
+    return shown
 
 
 def scrub(text: str, secrets: Iterable[str]) -> str:

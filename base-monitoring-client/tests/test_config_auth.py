@@ -71,7 +71,7 @@ def test_valid_combinations(pw_file: Path) -> None:
             "REMOTE_WRITE_URL carries credentials",
         ),
         ({"REMOTE_WRITE_URL": HTTPS, "REMOTE_WRITE_CERT_FILE": "{pw}"}, "REMOTE_WRITE_CERT_FILE and"),
-        ({"REMOTE_WRITE_CA_FILE": "{pw}"}, "REMOTE_WRITE_CA_FILE need an https:// REMOTE_WRITE_URL"),
+        ({"REMOTE_WRITE_CA_FILE": "{pw}"}, "REMOTE_WRITE_CA_FILE needs an https:// REMOTE_WRITE_URL"),
     ],
 )
 def test_settings_that_do_not_go_together(pw_file: Path, env: dict[str, str], expected: str) -> None:

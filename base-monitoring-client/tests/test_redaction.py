@@ -39,3 +39,7 @@ def test_scrub_removes_known_secrets_and_userinfo() -> None:
 def test_printable_escapes_control_characters_and_bounds_length() -> None:
     assert printable("a\r\nb\x1b[31m") == "a\\r\\nb\\x1b[31m"
     assert len(printable("x" * 1000, 50)) == 50
+
+
+def test_tabs_and_line_breaks_stay_visible_in_the_redacted_url() -> None:
+    assert redact_url("http://u:pw@h/w\r\nX: 1") == "http://***@h/w\r\nX: 1"

@@ -242,7 +242,12 @@ class Config:
         default_factory=socket.gethostname,
         default_text="hostname",
     )
-    request_timeout_s: float = setting("REQUEST_TIMEOUT_S", Number(above=0, maximum=300), 5.0, "per HTTP request")
+    request_timeout_s: float = setting(
+        "REQUEST_TIMEOUT_S",
+        Number(above=0, maximum=300),
+        5.0,
+        "bound of each whole exchange: connecting, TLS, sending, the answer however slowly it comes",
+    )
     max_samples_per_request: int = setting(
         "MAX_SAMPLES_PER_REQUEST", WholeNumber(minimum=1, maximum=1_000_000), 2000, "larger batches are split"
     )

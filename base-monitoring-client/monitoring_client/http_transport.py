@@ -295,7 +295,7 @@ class HttpTransport:
         self._next_file_check = now + FILE_CHECK_INTERVAL_S
         if self.credentials.refresh(force):
             self._headers = self._request_headers()
-            log.info("credentials re-read: %s changed", self.credentials.describe())
+            log.info("credentials re-read (%s): the next requests use them", self.credentials.describe())
         if self.tls is not None and self.tls.refresh(force):
             self.close()
             log.info("TLS files re-read for %s: new connections use them", self.where)
@@ -460,9 +460,10 @@ class HttpTransport:
             raise self._failed(exc, timeout, fresh) from None
         except (OSError, http.client.HTTPException) as exc:
             send_error = exc  # the receiver may have answered before reading it all (a 413): read that answer
-        except ValueError as exc:  # a request http.client refuses to write (never sent)
+        except ValueError as exc:  # a request http.client refuses to write (its text may quote a secret)
             self.close()
-            raise PostError("error", f"request not sent: {printable(str(exc), 200)}", never_sent=True) from None
+            why = f"request not sent: http.client refused it ({exc.__class__.__name__}); check REMOTE_WRITE_URL"
+            raise PostError("error", why, never_sent=True) from None
         try:
             response = conn.getresponse()
             data = response.read(MAX_ANSWER_BYTES)

@@ -9,6 +9,7 @@ at once here: ``-search.latencyOffset=0s`` and a flush before each query.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from testkit.ports import free_port
@@ -22,10 +23,17 @@ def find_victoria_metrics(binary: str | None = None) -> str | None:
 
 
 class VictoriaMetricsServer(QueryServer):
-    """One VictoriaMetrics process; ``auth`` (user, password) turns on its basic auth for every endpoint."""
+    """One VictoriaMetrics process; ``flags`` are added to (and override) the defaults; ``auth`` (user,
+    password) turns on its basic auth for every endpoint (the query helpers use it)."""
 
     def __init__(
-        self, workdir: Path, port: int | None = None, binary: str | None = None, *, auth: tuple[str, str] | None = None
+        self,
+        workdir: Path,
+        flags: Sequence[str] = (),
+        *,
+        auth: tuple[str, str] | None = None,
+        port: int | None = None,
+        binary: str | None = None,
     ) -> None:
         found = find_victoria_metrics(binary)
         if found is None:
@@ -46,6 +54,7 @@ class VictoriaMetricsServer(QueryServer):
             "-search.latencyOffset=0s",
             "-search.disableCache",
             "-loggerLevel=WARN",
+            *flags,  # given later, they win over the defaults above
         ]
         if auth is not None:
             argv += [f"-httpAuth.username={auth[0]}", f"-httpAuth.password={auth[1]}"]
@@ -67,5 +76,15 @@ class VictoriaMetricsServer(QueryServer):
             self.stop()
             raise
 
-    def before_query(self) -> None:
+    def flush(self) -> None:
+        """Make just-written samples searchable at once (they are otherwise buffered for about a second)."""
         self.session.get(f"{self.url}/internal/force_flush", timeout=10).raise_for_status()
+
+    def before_query(self) -> None:
+        self.flush()
+
+    def series(self, selector: str) -> list[dict[str, str]]:
+        """The label sets of the series matching ``selector``, from /api/v1/series."""
+        resp = self.session.get(f"{self.url}/api/v1/series", params={"match[]": selector}, timeout=10)
+        resp.raise_for_status()
+        return list(resp.json()["data"])

@@ -1,5 +1,5 @@
-"""Root pytest configuration shared by every suite in the repository: the real-Prometheus fixtures, and a
-directory in memory for fake hardware trees.
+"""Root pytest configuration shared by every suite in the repository: the real-Prometheus (and
+VictoriaMetrics) fixtures, and a directory in memory for fake hardware trees.
 
 Each suite starts Prometheus the same way (testkit, installed by ./run-tests.sh) and nobody writes a
 second launcher.
@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from testkit.prometheus import PrometheusServer, find_prometheus
+from testkit.victoriametrics import VictoriaMetricsServer, find_victoria_metrics
 
 
 def _server(tmp_path: Path, window: str | None) -> Iterator[PrometheusServer]:
@@ -54,3 +55,12 @@ def tmpfs_path(tmp_path: Path) -> Iterator[Path]:
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def victoria_metrics(tmp_path: Path) -> Iterator[VictoriaMetricsServer]:
+    """A real VictoriaMetrics single node on 127.0.0.1, without auth."""
+    if find_victoria_metrics() is None:
+        pytest.skip("victoria-metrics binary not found: run ./run-tests.sh (installs it) or set VICTORIA_METRICS_BIN")
+    with VictoriaMetricsServer(tmp_path / "victoria-metrics") as server:
+        yield server

@@ -7,7 +7,8 @@
 #
 # What it installs, and only when missing:
 #   - system packages (as root, through apt-get): prometheus (real server for integration tests, promtool
-#     for the alerting rules), victoria-metrics and openssl (energy-report's compatibility and TLS tests),
+#     for the alerting rules), victoria-metrics (the other receiver the client and energy-report are tested against), openssl
+#     (certificates for the TLS tests),
 #     docker.io + docker-compose + debootstrap (end-to-end stack test), apparmor (profile syntax check),
 #     qemu-user-static + binfmt-support (the client images built for arm64 in the end-to-end test: it
 #     registers qemu-aarch64 in binfmt_misc); without root it installs nothing system-wide and the tests
@@ -29,8 +30,8 @@ log() { printf '[run-tests] %s\n' "$*"; }
 
 need_pkgs=()
 command -v prometheus >/dev/null 2>&1 || need_pkgs+=(prometheus)
-command -v victoria-metrics >/dev/null 2>&1 || need_pkgs+=(victoria-metrics)
-command -v openssl >/dev/null 2>&1 || need_pkgs+=(openssl)
+command -v victoria-metrics >/dev/null 2>&1 || need_pkgs+=(victoria-metrics)  # second receiver (compatibility tests)
+command -v openssl >/dev/null 2>&1 || need_pkgs+=(openssl)  # CA and certificates for the TLS tests
 command -v dockerd >/dev/null 2>&1 || need_pkgs+=(docker.io)
 command -v docker-compose >/dev/null 2>&1 || docker compose version >/dev/null 2>&1 || need_pkgs+=(docker-compose)
 command -v debootstrap >/dev/null 2>&1 || need_pkgs+=(debootstrap)

@@ -55,6 +55,7 @@ class Plan:
     sched_variants: tuple[str, ...] = ("realtime",)  # also run cpu-pyjoules with SAMPLER_REALTIME at the top rate
     share_prometheus: bool = False  # one Prometheus for every section (saves start-ups in the smoke run)
     client_env: tuple[tuple[str, str], ...] = ()  # extra client settings (the smoke run retries sooner)
+    transport_requests: int = 300  # requests timed per transport security mode
 
 
 FULL = Plan(
@@ -91,6 +92,7 @@ PLANS = {
         mem_steady_s=15,
         mem_outage_s=60,
         mem_after_s=10,
+        transport_requests=100,
     ),
     "smoke": dataclasses.replace(
         FULL,
@@ -113,6 +115,7 @@ PLANS = {
         share_prometheus=True,
         sched_variants=(),
         client_env=(("RETRY_BASE_S", "0.1"), ("RETRY_MAX_S", "0.5")),
+        transport_requests=5,
     ),
 }
 

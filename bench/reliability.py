@@ -28,7 +28,7 @@ from typing import Any
 from bench import REPO
 from bench.header import measured_line, run_facts
 from testkit.prometheus import PrometheusServer, find_prometheus
-from tests.reliability import bad_input, scenarios
+from tests.reliability import bad_input, scenarios, transport_scenarios
 from tests.reliability.scenarios import Result
 
 DOC = REPO / "docs" / "RELIABILITY.md"
@@ -49,6 +49,11 @@ SCENARIOS: list[tuple[str, Callable[..., Result], dict[str, Any]]] = [
     ("bad_records", scenarios.bad_records, {}),
     ("counter_wrap", scenarios.counter_wraps, {}),
     ("clock_step_back", scenarios.clock_step_back, {}),
+    ("hostile_trickle", transport_scenarios.hostile_answers, {"kind": "trickle"}),
+    ("hostile_huge_body", transport_scenarios.hostile_answers, {"kind": "huge_body"}),
+    ("hostile_endless_chunked", transport_scenarios.hostile_answers, {"kind": "endless_chunked"}),
+    ("redirect_307_same", transport_scenarios.redirected, {"code": 307, "same_origin": True}),
+    ("redirect_301_other", transport_scenarios.redirected, {"code": 301, "same_origin": False}),
 ]
 
 SUMMARY_KEYS = ("produced", "stored", "lost", "duplicated", "recover_s", "error")
@@ -191,7 +196,7 @@ def render_bad_input(rows: list[dict[str, Any]]) -> list[str]:
     ]
     for r in rows:
         seen = r["message"].strip().replace("|", "\\|").replace("\n", "<br>") or "(nothing)"
-        given = r["input"].replace("|", "\\|")
+        given = "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in r["input"]).replace("|", "\\|")
         out.append(f"| {r['case']} | `{given}` | {seen} | {r['exit_status']} |")
     return out
 
@@ -283,6 +288,10 @@ def _scenarios_body(scen: dict[str, Any]) -> list[str]:
         "- *clock steps back*: samples stamped at or before the last one accepted for their series",
         "  are dropped by the ordering guard and counted (`out_of_order`), so Prometheus never refuses",
         "  a whole request; the stored series stay strictly ordered.",
+        "- *redirect to another host*: exactly the samples of the redirected request (it is not followed:",
+        "  only 307/308 to the same scheme, host and port are); the log line says where it pointed.",
+        "- *hostile answers* (trickled, 200 MB, endless): nothing; the details show the client's memory",
+        "  before the faults and at its peak, and how much of each answer it took before hanging up.",
         "- *counter wraps*: produced is what cpu-pyjoules handed to the client",
         "  (`monitoring_client_samples_received_total`); the details compare the stored energy with",
         "  the energy the fake powercap tree really drew, across the wraps.",

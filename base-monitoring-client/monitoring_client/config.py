@@ -16,6 +16,8 @@ import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 from monitoring_client.settings_table import parse, read, setting
 from monitoring_client.settings_values import (
@@ -26,10 +28,15 @@ from monitoring_client.settings_values import (
     Directory,
     FilePath,
     Flag,
+    HeaderList,
+    Kind,
     LabelValue,
     Number,
+    ReadableFile,
+    Secret,
     Text,
     Url,
+    UserName,
     WholeNumber,
 )
 
@@ -37,6 +44,12 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 DEFAULT_URL = "http://prometheus:9090/api/v1/write"
 # HEALTH_HOST is only used with HEALTH_PORT set: its bad-input case sets a free port too.
 NEEDS_PORT = {"HEALTH_PORT": FREE_PORT}
+# Other variables some bad-input cases need (no working secret: these values are refused before use).
+A_FILE = "/etc/hostname"  # a readable file that is no secret, certificate or key
+BOTH_PASSWORDS = {"REMOTE_WRITE_USERNAME": "writer", "REMOTE_WRITE_PASSWORD_FILE": A_FILE}
+BASIC = {"REMOTE_WRITE_USERNAME": "writer", "REMOTE_WRITE_PASSWORD": "not-a-password"}
+TOKEN = {"REMOTE_WRITE_URL": "http://not-a-token@127.0.0.1:9/api/v1/write"}
+TLS = {"REMOTE_WRITE_URL": "https://127.0.0.1:9/api/v1/write"}
 
 
 def env_str(name: str, default: str, environ: Mapping[str, str] | None = None) -> str:
@@ -123,6 +136,18 @@ def env_url(
     return read(name, Url(schemes), default, environ)
 
 
+def optional(variable: str, kind: Kind[Any], meaning: str, *refused: Bad) -> Any:
+    """A row for a setting that is off unless given (default None); ``refused`` are the values the client
+    refuses at start although the kind accepts them (settings that do not go together)."""
+    return setting(variable, kind, None, meaning, default_text="unset", refused_at_start=refused)
+
+
+def secret_file(variable: str, holding: str, *refused: Bad) -> Any:
+    """A row for a file holding a secret, which the transport re-reads when it changes."""
+    meaning = f"file holding {holding}, surrounding blanks ignored; re-read when it changes"
+    return optional(variable, ReadableFile(), meaning, *refused)
+
+
 @dataclass(frozen=True)
 class Config:
     """Every setting of the base client: one row per variable (variable, kind and bounds, default, meaning).
@@ -136,7 +161,49 @@ class Config:
         "REMOTE_WRITE_URL",
         Url(),
         DEFAULT_URL,
-        "the receiver; `user:password@` in it is sent as Basic auth, never logged",
+        "the receiver; `user:password@` in it is sent as Basic auth; logged without credentials (see"
+        " Authentication and TLS)",
+    )
+    remote_write_username: str | None = optional(
+        "REMOTE_WRITE_USERNAME",
+        UserName(),
+        "Basic auth user, with the password below",
+        Bad("without a password", "writer"),
+    )
+    remote_write_password_file: Path | None = secret_file(
+        "REMOTE_WRITE_PASSWORD_FILE", "the Basic auth password", Bad("without REMOTE_WRITE_USERNAME", A_FILE)
+    )
+    remote_write_password: str | None = optional(
+        "REMOTE_WRITE_PASSWORD",
+        Secret(),
+        "the password as a value (the file is safer: values show in `docker inspect`)",
+        Bad("and the password file too", "not-a-password", BOTH_PASSWORDS),
+    )
+    remote_write_bearer_token_file: Path | None = secret_file(
+        "REMOTE_WRITE_BEARER_TOKEN_FILE", "a bearer token (not with Basic auth)", Bad("with Basic auth", A_FILE, BASIC)
+    )
+    remote_write_bearer_token: str | None = optional(
+        "REMOTE_WRITE_BEARER_TOKEN", Secret(blanks=False), "the bearer token as a value", Bad("also in URL", "t", TOKEN)
+    )
+    remote_write_ca_file: Path | None = optional(
+        "REMOTE_WRITE_CA_FILE",
+        ReadableFile(),
+        "PEM CA certificate(s) the receiver's certificate must chain to, instead of the system's; re-read when"
+        " it changes",
+        Bad("with an http:// URL", "/etc/os-release"),
+        Bad("not a certificate", A_FILE, TLS),
+    )
+    remote_write_cert_file: Path | None = optional(
+        "REMOTE_WRITE_CERT_FILE", ReadableFile(), "PEM client certificate (mutual TLS)", Bad("no key", A_FILE, TLS)
+    )
+    remote_write_key_file: Path | None = optional(
+        "REMOTE_WRITE_KEY_FILE", ReadableFile(), "its PEM private key (not encrypted)", Bad("no cert", A_FILE, TLS)
+    )
+    remote_write_headers: tuple[tuple[str, str], ...] | None = optional(
+        "REMOTE_WRITE_HEADERS",
+        HeaderList(),
+        "extra headers on every request, e.g. `X-Scope-OrgID=lab-a`; not the protocol's own nor"
+        " `Authorization`; values never logged",
     )
     scrape_interval_s: float = setting(
         "SCRAPE_INTERVAL_S", Number(above=0, maximum=3600), 0.1, "seconds between readings, passed to `get_power`"
@@ -175,7 +242,12 @@ class Config:
         default_factory=socket.gethostname,
         default_text="hostname",
     )
-    request_timeout_s: float = setting("REQUEST_TIMEOUT_S", Number(above=0, maximum=300), 5.0, "per HTTP request")
+    request_timeout_s: float = setting(
+        "REQUEST_TIMEOUT_S",
+        Number(above=0, maximum=300),
+        5.0,
+        "bound of each whole exchange: connecting, TLS, sending, the answer however slowly it comes",
+    )
     max_samples_per_request: int = setting(
         "MAX_SAMPLES_PER_REQUEST", WholeNumber(minimum=1, maximum=1_000_000), 2000, "larger batches are split"
     )
@@ -235,6 +307,56 @@ def _retry_cap_not_below_base(config: Config, env: Mapping[str, str]) -> str | N
     return f"RETRY_MAX_S={given!r} is invalid: expected a number >= RETRY_BASE_S ({config.retry_base_s:g})"
 
 
+def _auth_and_tls_consistent(config: Config, env: Mapping[str, str]) -> str | None:
+    """The credential and TLS settings that only make sense together (or only apart)."""
+    problems = []
+    password = config.remote_write_password is not None or config.remote_write_password_file is not None
+    token = config.remote_write_bearer_token is not None or config.remote_write_bearer_token_file is not None
+    basic = config.remote_write_username is not None or password
+    if config.remote_write_username is not None and not password:
+        problems.append(
+            "REMOTE_WRITE_USERNAME is set without a password: set REMOTE_WRITE_PASSWORD_FILE (or REMOTE_WRITE_PASSWORD)"
+        )
+    if password and config.remote_write_username is None:
+        problems.append("a password is set without REMOTE_WRITE_USERNAME: set the user name too")
+    if config.remote_write_password is not None and config.remote_write_password_file is not None:
+        problems.append("REMOTE_WRITE_PASSWORD and REMOTE_WRITE_PASSWORD_FILE are both set: keep one (the file)")
+    if config.remote_write_bearer_token is not None and config.remote_write_bearer_token_file is not None:
+        problems.append(
+            "REMOTE_WRITE_BEARER_TOKEN and REMOTE_WRITE_BEARER_TOKEN_FILE are both set: keep one (the file)"
+        )
+    if basic and token:
+        problems.append(
+            "Basic auth (REMOTE_WRITE_USERNAME and a password) and a bearer token (REMOTE_WRITE_BEARER_TOKEN...)"
+            " are both set: a request carries one Authorization header; keep one"
+        )
+    if (basic or token) and "@" in urlsplit(config.remote_write_url).netloc:
+        problems.append(
+            "REMOTE_WRITE_URL carries credentials (user:password@) and the REMOTE_WRITE_USERNAME /"
+            " REMOTE_WRITE_BEARER_TOKEN settings are set too: keep one of them"
+        )
+    if (config.remote_write_cert_file is None) != (config.remote_write_key_file is None):
+        problems.append(
+            "REMOTE_WRITE_CERT_FILE and REMOTE_WRITE_KEY_FILE go together (mutual TLS needs both): set the other"
+            " or neither"
+        )
+    tls_files = [
+        name
+        for name, value in (
+            ("REMOTE_WRITE_CA_FILE", config.remote_write_ca_file),
+            ("REMOTE_WRITE_CERT_FILE", config.remote_write_cert_file),
+            ("REMOTE_WRITE_KEY_FILE", config.remote_write_key_file),
+        )
+        if value is not None
+    ]
+    if tls_files and urlsplit(config.remote_write_url).scheme.lower() != "https":
+        need, them = ("needs", "it") if len(tls_files) == 1 else ("need", "them")
+        problems.append(
+            f"{' and '.join(tls_files)} {need} an https:// REMOTE_WRITE_URL (it is http://): use https, or unset {them}"
+        )
+    return "\n".join(problems) or None
+
+
 def load_config(environ: Mapping[str, str] | None = None) -> Config:
     """Read and validate every variable; raise one ``ConfigError`` listing each problem on its own line."""
-    return parse(Config, environ, checks=(_retry_cap_not_below_base,))
+    return parse(Config, environ, checks=(_retry_cap_not_below_base, _auth_and_tls_consistent))

@@ -33,11 +33,13 @@ from monitoring_client.impl_loader import service_name
 from monitoring_client.ordering import OrderingGuard
 from monitoring_client.ratelimited_log import RateLimitedLog
 from monitoring_client.records import BUFFER_FULL, EXPIRED, OUT_OF_ORDER, SHUTDOWN_TIMEOUT, RecordNormalizer, SeriesKey
+from monitoring_client.redaction import redact_url
 from monitoring_client.retry_policy import Backoff
 from monitoring_client.self_metrics import SelfMetrics
 from monitoring_client.send_buffer import DropListener, MemoryStore, PayloadStore
-from monitoring_client.sender import Sender, redact_url
+from monitoring_client.sender import Sender
 from monitoring_client.spool import Spool, SpoolCollector, SpoolStore
+from monitoring_client.transport_setup import build_transport
 
 if TYPE_CHECKING:
     import requests
@@ -141,6 +143,7 @@ class Pipeline:
             self.health,
             timeout_s=config.request_timeout_s,
             session=session,
+            transport=build_transport(config),
             clock=clock,
             wall_clock=wall_clock,
         )

@@ -2,8 +2,8 @@
 
 Remote write 1.0: a 5xx or 429 answer, a refused connection or a timeout says "try again later" and the
 same request is retried; any other 4xx says the request itself is wrong, so retrying it can only block
-the data behind it: it is dropped (and counted). 2xx is success. Redirects are not followed (a POST body
-cannot be replayed safely through them) and count as "wrong request": fix REMOTE_WRITE_URL.
+the data behind it: it is dropped (and counted). 2xx is success. A redirect the transport does not follow
+(all but a 307/308 to the same scheme, host and port) counts as "wrong request": fix REMOTE_WRITE_URL.
 
 Backoff is exponential with decorrelated jitter (each delay drawn uniformly between the base and three
 times the previous one, that upper end capped), so many clients that lost the same receiver do not return

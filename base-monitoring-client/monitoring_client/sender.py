@@ -21,14 +21,14 @@ import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit, urlunsplit
 
 from monitoring_client import __version__
 from monitoring_client.encoder import Payload
 from monitoring_client.health import HealthState
-from monitoring_client.http_transport import HttpTransport, PostError, Response, proxied
+from monitoring_client.http_transport import HttpTransport, PostError, Response
 from monitoring_client.ratelimited_log import RateLimitedLog
 from monitoring_client.records import REJECTED
+from monitoring_client.redaction import redact_url
 from monitoring_client.retry_policy import Backoff, Verdict, classify_status, parse_retry_after
 from monitoring_client.self_metrics import SelfMetrics
 from monitoring_client.send_buffer import PayloadStore
@@ -49,15 +49,6 @@ HEADERS = {
 IDLE_WAIT_S = 1.0
 # Shortest request worth starting near the deadline: below this a request would time out anyway.
 MIN_REQUEST_TIMEOUT_S = 0.2
-
-
-def redact_url(url: str) -> str:
-    """The URL without a password, for log lines."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 class Attempt:
@@ -86,6 +77,7 @@ class Sender:
         *,
         timeout_s: float = 5.0,
         session: requests.Session | None = None,
+        transport: HttpTransport | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
@@ -95,16 +87,13 @@ class Sender:
         self.metrics = metrics
         self.health = health
         self.timeout_s = timeout_s
-        # The standard library's http.client by default (far cheaper per push); requests when a session is
-        # given or an HTTP proxy from the environment applies to the URL (requests honours it).
+        # The transport (http.client, far cheaper per push; credentials, TLS, proxy) unless a requests
+        # session is given.
         self.session = session
         self._post: Callable[[bytes, float], Response]
-        if session is None and not proxied(url):
-            self._post = HttpTransport(url, HEADERS).post
+        if session is None:
+            self._post = (transport if transport is not None else HttpTransport(url, HEADERS)).post
         else:
-            import requests
-
-            self.session = session or requests.Session()
             self._post = self._post_with_requests
         self._clock = clock
         self._wall = wall_clock
@@ -163,9 +152,9 @@ class Sender:
                 payload.maybe_stored = True
         else:
             verdict = classify_status(response.status)
-            body = _first_line(response.body.decode("utf-8", "replace"), 300) if verdict is not Verdict.SUCCESS else ""
+            detail = response.message() if verdict is not Verdict.SUCCESS else f"HTTP {response.status}"
             retry_after = parse_retry_after(response.retry_after, self._wall())
-            attempt = Attempt(verdict, str(response.status), f"HTTP {response.status}: {body}", retry_after)
+            attempt = Attempt(verdict, str(response.status), detail, retry_after)
         self.metrics.push_duration.observe(self._clock() - started)
         self.metrics.requests.labels(attempt.status).inc()
         self._account(payload, attempt)

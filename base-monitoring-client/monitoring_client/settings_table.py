@@ -83,9 +83,10 @@ def setting(
 ) -> Any:
     """A dataclass field that is also a row of the settings table (use as the field's default)."""
     row = Setting(variable, kind, meaning, default, default_factory, default_text, tuple(refused_at_start))
+    shown = not getattr(kind, "secret", False)  # a secret never appears in the settings object's repr
     if default_factory is not None:
-        return dataclasses.field(default_factory=default_factory, metadata={_METADATA_KEY: row})
-    return dataclasses.field(default=default, metadata={_METADATA_KEY: row})
+        return dataclasses.field(default_factory=default_factory, repr=shown, metadata={_METADATA_KEY: row})
+    return dataclasses.field(default=default, repr=shown, metadata={_METADATA_KEY: row})
 
 
 def rows(cls: type[Any]) -> list[Setting]:
@@ -118,8 +119,9 @@ def read(variable: str, kind: Kind[T], default: T, environ: Mapping[str, str] | 
         return default
     try:
         return kind(text)
-    except Invalid:
-        raise ConfigError(f"{variable}={text!r} is invalid: expected {kind.expected}") from None
+    except Invalid as exc:
+        why = f"{exc.reason}; " if exc.reason else ""
+        raise ConfigError(f"{variable}{kind.shown(text)} is invalid: {why}expected {kind.expected}") from None
 
 
 def parse(

@@ -1,23 +1,29 @@
 """Kinds of setting values: how a variable's text becomes a value, what is accepted, what must be refused.
 
-Each kind is one small object with the same four parts, so the settings table can use any of them for
-parsing (``__call__``), the error line and the README's "accepted" column (``expected``), the README's
-default column (``show``) and the reliability report's bad-input cases (``refused``: values it must refuse,
-derived from its bounds). A kind raises ``Invalid`` for a value it does not accept; the table turns that
-into the one-line ``ConfigError`` naming the variable. The text given is never empty (empty means unset).
+Each kind is one small object with the same five parts, so the settings table can use any of them for
+parsing (``__call__``), the error line and the README's "accepted" column (``expected``), how the error line
+shows the text given (``shown``: a kind whose values can be secrets shows less of it, or nothing), the
+README's default column (``show``) and the reliability report's bad-input cases (``refused``: values it must
+refuse, derived from its bounds). A kind raises ``Invalid`` (with a short reason that never repeats the
+text) for a value it does not accept; the table turns that into the one-line ``ConfigError`` naming the
+variable. The text given is never empty (empty means unset).
 """
 
 from __future__ import annotations
 
 import math
+import os
 import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, TypeVar
-from urllib.parse import urlsplit
 
 from monitoring_client.records import METRIC_NAME_RE
+from monitoring_client.redaction import redact_url
+from monitoring_client.remote_url import BadUrl, normalise_url
+from monitoring_client.request_headers import BadHeaders, parse_headers, shown_names
 
 T_co = TypeVar("T_co", covariant=True)
 
@@ -26,7 +32,12 @@ FREE_PORT = "{free_port}"
 
 
 class Invalid(ValueError):
-    """The text is not a value of this kind."""
+    """The text is not a value of this kind. ``reason`` (optional) says what is wrong in a few words; it
+    never repeats the text, which may be a secret."""
+
+    def __init__(self, reason: str = "") -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -50,6 +61,11 @@ class Kind(Protocol[T_co]):
         """A value as the README's default column writes it."""
         ...
 
+    def shown(self, text: str) -> str:
+        """How an error line shows the given text after the variable's name: ``='text'``, or less of it for
+        a value that may hold a secret."""
+        ...
+
     def refused(self) -> Sequence[Bad]:
         """Values of the wrong shape or out of bounds, each of which must be refused."""
         ...
@@ -63,6 +79,9 @@ class _KindBase:
 
     def show(self, value: Any) -> str:
         return str(value)
+
+    def shown(self, text: str) -> str:
+        return f"={text!r}"
 
     def refused(self) -> Sequence[Bad]:
         return self.bad_values
@@ -100,14 +119,14 @@ class Number(_KindBase):
         try:
             value = float(text)
         except ValueError:
-            raise Invalid(text) from None
+            raise Invalid() from None
         if (
             not math.isfinite(value)
             or (self.minimum is not None and value < self.minimum)
             or (self.maximum is not None and value > self.maximum)
             or (self.above is not None and value <= self.above)
         ):
-            raise Invalid(text)
+            raise Invalid()
         return value
 
     def show(self, value: Any) -> str:
@@ -140,9 +159,9 @@ class WholeNumber(_KindBase):
         try:
             value = int(text.strip())
         except ValueError:
-            raise Invalid(text) from None
+            raise Invalid() from None
         if (self.minimum is not None and value < self.minimum) or (self.maximum is not None and value > self.maximum):
-            raise Invalid(text)
+            raise Invalid()
         return value
 
     def refused(self) -> Sequence[Bad]:
@@ -184,10 +203,10 @@ class Bytes(_KindBase):
     def __call__(self, text: str) -> int:
         match = _BYTES_RE.match(text)
         if not match or match.group(2).lower() not in _BYTE_UNITS:
-            raise Invalid(text)
+            raise Invalid()
         value = int(match.group(1)) * _BYTE_UNITS[match.group(2).lower()]
         if self.minimum is not None and value < self.minimum:
-            raise Invalid(text)
+            raise Invalid()
         return value
 
     def show(self, value: Any) -> str:
@@ -223,7 +242,7 @@ class Flag(_KindBase):
             return True
         if lowered in _FALSE:
             return False
-        raise Invalid(text)
+        raise Invalid()
 
     def show(self, value: Any) -> str:
         return "true" if value else "false"
@@ -244,17 +263,20 @@ class Choice(_KindBase):
     def __call__(self, text: str) -> str:
         chosen = {c.lower(): c for c in self.choices}.get(text.strip().lower())
         if chosen is None:
-            raise Invalid(text)
+            raise Invalid()
         return chosen
 
 
 @dataclass(frozen=True)
 class Url(_KindBase):
-    """An absolute URL with one of ``schemes`` and a host."""
+    """An absolute URL with one of ``schemes`` and a host; non-ASCII characters are encoded, control
+    characters and blanks refused (``remote_url.normalise_url``). Error lines show it without credentials."""
 
     bad_values = (
         Bad("not a URL", "prometheus:9090/api/v1/write"),
         Bad("wrong scheme", "ftp://127.0.0.1:9090/write"),
+        Bad("control characters inside", "http://127.0.0.1:9090/api/v1/write\r\nX-Injected: 1"),
+        Bad("password in an invalid URL", "http://writer:hunter2-secret@127.0.0.1:99999/api/v1/write"),
     )
 
     schemes: tuple[str, ...] = ("http", "https")
@@ -264,15 +286,104 @@ class Url(_KindBase):
         return f"an {' or '.join(self.schemes)} URL with a host, e.g. http://prometheus:9090/api/v1/write"
 
     def __call__(self, text: str) -> str:
-        url = text.strip()
         try:
-            parts = urlsplit(url)
-            port_ok = parts.port is None or 0 < parts.port < 65536
-        except ValueError:
-            raise Invalid(text) from None
-        if parts.scheme.lower() not in self.schemes or not parts.hostname or not port_ok or " " in url:
-            raise Invalid(text)
-        return url
+            return normalise_url(text, self.schemes)
+        except BadUrl as exc:
+            raise Invalid(str(exc)) from None
+
+    def shown(self, text: str) -> str:
+        return f"={redact_url(text.strip())!r}"
+
+
+@dataclass(frozen=True)
+class Secret(_KindBase):
+    """A password or token given as a value: surrounding blanks removed, no control characters (and with
+    ``blanks=False`` no blanks inside). Never shown: error lines say only what is wrong with it."""
+
+    bad_values: ClassVar[tuple[Bad, ...]] = (Bad("control character", "pass\x01word"),)
+    secret: ClassVar[bool] = True
+
+    blanks: bool = True
+
+    @property
+    def expected(self) -> str:
+        return "text without control characters" + ("" if self.blanks else " or blanks")
+
+    def __call__(self, text: str) -> str:
+        value = text.strip()
+        if any(unicodedata.category(ch) == "Cc" for ch in value):
+            raise Invalid("contains a control character")
+        if not self.blanks and any(ch.isspace() for ch in value):
+            raise Invalid("contains a blank")
+        return value
+
+    def shown(self, text: str) -> str:
+        return " (value not shown)"
+
+
+@dataclass(frozen=True)
+class UserName(Secret):
+    """A Basic-auth user name: like ``Secret`` (it may be a token), and without ':'."""
+
+    bad_values = (Bad("contains ':'", "writer:extra"), *Secret.bad_values)
+
+    @property
+    def expected(self) -> str:
+        return "a user name without ':' or control characters"
+
+    def __call__(self, text: str) -> str:
+        value = super().__call__(text)
+        if ":" in value:
+            raise Invalid("contains ':'")
+        return value
+
+
+@dataclass(frozen=True)
+class ReadableFile(_KindBase):
+    """A file the client can read when it starts (a secret, a certificate, a key); its path is shown, never
+    its content."""
+
+    bad_values = (Bad("missing", "/nonexistent/file"), Bad("a directory", "/"))
+
+    expected: str = "a readable file"
+
+    def __call__(self, text: str) -> Path:
+        path = Path(text.strip())
+        if not path.exists():
+            raise Invalid("no such file")
+        if not path.is_file():
+            raise Invalid("not a regular file")
+        if not os.access(path, os.R_OK):
+            raise Invalid("not readable by this user")
+        return path
+
+
+@dataclass(frozen=True)
+class HeaderList(_KindBase):
+    """Extra request headers, ``Name=value`` separated by commas (``request_headers.parse_headers``).
+    Error lines show the names only: a header value can be a credential."""
+
+    bad_values = (
+        Bad("no '='", "X-Scope-OrgID"),
+        Bad("a protocol header", "Content-Type=text/plain"),
+        Bad("Authorization", "Authorization=Bearer not-a-real-token"),
+    )
+
+    secret: ClassVar[bool] = True  # a value can be a credential
+
+    expected: str = "Name=value pairs separated by commas, e.g. X-Scope-OrgID=lab-a"
+
+    def __call__(self, text: str) -> tuple[tuple[str, str], ...]:
+        try:
+            return parse_headers(text)
+        except BadHeaders as exc:
+            raise Invalid(str(exc)) from None
+
+    def show(self, value: Any) -> str:
+        return ",".join(f"{name}=***" for name, _ in value)
+
+    def shown(self, text: str) -> str:
+        return f"={shown_names(text)!r}"
 
 
 @dataclass(frozen=True)
@@ -302,7 +413,7 @@ class LabelValue(_KindBase):
 
     def __call__(self, text: str) -> str:
         if text != text.strip() or len(text) > self.max_length or not text.isprintable():
-            raise Invalid(text)
+            raise Invalid()
         return text
 
 
@@ -321,7 +432,7 @@ class MetricName(_KindBase):
     def __call__(self, text: str) -> str:
         name = text.strip()
         if not METRIC_NAME_RE.match(name):
-            raise Invalid(text)
+            raise Invalid()
         return name
 
 
@@ -338,7 +449,7 @@ class FilePath(_KindBase):
     def __call__(self, text: str) -> Path:
         path = Path(text.strip())
         if self.must_exist and not path.exists():
-            raise Invalid(str(path))
+            raise Invalid()
         return path
 
     def refused(self) -> Sequence[Bad]:
@@ -356,7 +467,7 @@ class Directory(_KindBase):
     def __call__(self, text: str) -> Path:
         path = Path(text.strip())
         if path.exists() and not path.is_dir():
-            raise Invalid(text)
+            raise Invalid()
         return path
 
 

@@ -35,6 +35,7 @@ class Received:
     headers: dict[str, str]
     body: bytes
     status: int
+    path: str = ""
 
 
 class Receiver:
@@ -55,7 +56,7 @@ class Receiver:
                 body = self.rfile.read(length)
                 with outer._lock:
                     reply = outer.script.pop(0) if outer.script else outer.default
-                    outer.requests.append(Received(dict(self.headers), body, reply.status))
+                    outer.requests.append(Received(dict(self.headers), body, reply.status, self.path))
                 if reply.delay_s:
                     time.sleep(reply.delay_s)
                 try:

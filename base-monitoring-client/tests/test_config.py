@@ -92,8 +92,8 @@ def test_each_invalid_variable_gives_one_line_naming_it(name: str, value: str, a
         load_config({name: value})
     message = str(err.value)
     assert "\n" not in message
-    assert message.startswith(f"{name}={value!r} is invalid: expected ")
-    assert accepted in message
+    assert message.startswith(f"{name}={value!r} is invalid: ")
+    assert f"expected {accepted}" in message or accepted in message.split("expected ", 1)[1]
     assert err.value.exit_status == 2
 
 
@@ -146,7 +146,7 @@ def test_every_field_is_a_row_and_every_row_has_values_to_refuse() -> None:
         for bad in row.refused():
             if bad in row.refused_at_start:
                 continue  # refused when the client starts (a missing module), not when it parses
-            with pytest.raises(ConfigError, match=f"^{row.variable}="):
+            with pytest.raises(ConfigError, match=f"^{row.variable}[= ]"):
                 load_config({**bad.also, row.variable: bad.value})
 
 

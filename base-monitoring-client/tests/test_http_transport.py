@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from monitoring_client.http_transport import HttpTransport, PostError, describe, proxied
+from monitoring_client.http_transport import HttpTransport, PostError, describe
 from testkit.ports import free_port
 from testkit.wait import wait_until
 
@@ -145,23 +145,3 @@ def test_describe_keeps_one_short_line() -> None:
         "ConnectionError: [Errno 111] Connection refused"
     )
     assert describe(OSError("first\nsecond")) == "ConnectionError: first"
-
-
-def test_proxied_follows_the_proxy_variables(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in (
-        "http_proxy",
-        "HTTP_PROXY",
-        "https_proxy",
-        "HTTPS_PROXY",
-        "all_proxy",
-        "ALL_PROXY",
-        "no_proxy",
-        "NO_PROXY",
-    ):
-        monkeypatch.delenv(name, raising=False)
-    assert not proxied("http://prometheus:9090/api/v1/write")
-    monkeypatch.setenv("http_proxy", "http://proxy:3128")
-    assert proxied("http://prometheus:9090/api/v1/write")
-    assert not proxied("https://prometheus:9090/api/v1/write")
-    monkeypatch.setenv("no_proxy", "prometheus")
-    assert not proxied("http://prometheus:9090/api/v1/write")

@@ -16,7 +16,7 @@ from monitoring_client.records import REJECTED
 from monitoring_client.retry_policy import Backoff, Verdict
 from monitoring_client.self_metrics import SelfMetrics
 from monitoring_client.send_buffer import MemoryStore
-from monitoring_client.sender import Sender, redact_url
+from monitoring_client.sender import Sender
 from testkit.ports import free_port
 from testkit.wait import wait_until
 
@@ -168,11 +168,6 @@ def test_finish_stops_retrying_at_the_deadline() -> None:
     t.join(10)
     assert not t.is_alive()
     assert len(buf) == 1  # left for the caller to account as lost
-
-
-def test_redact_url() -> None:
-    assert redact_url("https://u:secret@h:9/w") == "https://u:***@h:9/w"
-    assert redact_url("http://h/w") == "http://h/w"
 
 
 def test_session_is_reused(receiver: Any) -> None:

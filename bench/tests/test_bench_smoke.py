@@ -99,3 +99,10 @@ def test_smoke_run_produces_every_table(tmp_path: Path) -> None:
 
     memory = next(t for name, t in tables.items() if name.startswith("Client RSS"))
     assert all(v > 0 for v in _column(memory, "steady"))
+
+    transport = next(t for name, t in tables.items() if name.startswith("Cost per push by transport security"))
+    assert [row[0] for row in transport[1:]] == [
+        m for m in ("plain HTTP", "TLS", "TLS + basic auth", "mutual TLS") for _ in (0, 1)
+    ]
+    assert all(math.isfinite(v) and v > 0 for v in _column(transport, "client CPU per request"))
+    assert all(row[-1] == "yes" for row in transport[1:]), transport

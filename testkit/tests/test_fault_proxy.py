@@ -12,6 +12,7 @@ import requests
 
 from testkit import fault_proxy
 from testkit.fault_proxy import PASS, FaultProxy
+from testkit.wait import wait_until
 
 
 class _Upstream:
@@ -149,3 +150,33 @@ def test_upstream_down_answers_502(upstream: _Upstream) -> None:
 def test_rejects_non_http_upstream() -> None:
     with pytest.raises(ValueError, match="http://"):
         FaultProxy("https://127.0.0.1:1")
+
+
+def test_request_headers_are_recorded_and_redirects_answered(upstream: _Upstream) -> None:
+    with FaultProxy(upstream.url) as proxy, requests.Session() as session:
+        proxy.enqueue(fault_proxy.redirect(307, "/elsewhere"))
+        resp = session.post(proxy.write_url, data=b"x", headers={"X-Scope-OrgID": "lab-a"}, allow_redirects=False)
+        assert (resp.status_code, resp.headers["Location"]) == (307, "/elsewhere")
+        exchange = proxy.snapshot()[0]
+        assert ("X-Scope-OrgID", "lab-a") in exchange.headers
+        assert exchange.fault == "status_307" and not exchange.forwarded
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [fault_proxy.huge_body(50 * 1024 * 1024), fault_proxy.endless_chunked(), fault_proxy.trickle(0.05)],
+    ids=["huge_body", "endless_chunked", "trickle"],
+)
+def test_hostile_answers_go_on_until_the_client_hangs_up(upstream: _Upstream, fault: fault_proxy.Fault) -> None:
+    with FaultProxy(upstream.url) as proxy:
+        proxy.enqueue(fault)
+        with requests.post(proxy.write_url, data=b"x", stream=True, timeout=10) as resp:
+            assert resp.status_code == fault.status
+            got = resp.raw.read(10)  # a prefix, then hang up
+        assert got
+
+        def finished() -> bool:
+            return proxy.snapshot()[0].answer_bytes > 0
+
+        wait_until(finished, 20, message="the proxy noticed the client leave")
+        assert proxy.snapshot()[0].answer_bytes < 50 * 1024 * 1024

@@ -10,13 +10,18 @@ its first seconds, then stops it with SIGTERM and records that exit status.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +29,7 @@ from monitoring_client.config import Config
 from monitoring_client.settings_table import rows
 from monitoring_client.settings_values import FREE_PORT
 from testkit.ports import free_port
+from testkit.webconfig import make_pki
 
 from .harness import SEQ_IMPL, client_command
 
@@ -139,7 +145,18 @@ def _client_rows(root: Path, tmp: Path, closed: str) -> list[Outcome]:
     message, status = run_client(env, tmp, grace_s=4)
     rows.append(Outcome("receiver unreachable (nothing listens)", f"REMOTE_WRITE_URL={closed}", message, status))
 
+    # Accepted URLs whose log lines matter: credentials shown redacted, non-ASCII encoded.
+    secret_url = closed.replace("http://", "http://writer:not-a-real-password@") + "?api_key=not-a-real-key"
+    message, status = run_client(_base_env(tmp, secret_url), tmp, grace_s=4)
+    rows.append(
+        Outcome("credentials in the URL (user:password@, ?api_key=)", f"REMOTE_WRITE_URL={secret_url}", message, status)
+    )
+    unicode_url = closed.replace("/api/v1/write", "/schreib/grüße")
+    message, status = run_client(_base_env(tmp, unicode_url), tmp, grace_s=4)
+    rows.append(Outcome("non-ASCII characters in the URL", f"REMOTE_WRITE_URL={unicode_url}", message, status))
+
     rows.append(_https_to_http_case(tmp))
+    rows.append(_wrong_ca_case(tmp))
 
     cpu_impl = root / "cpu-pyjoules" / "monitor_impl.py"
     if cpu_impl.exists() and CPU_SETTINGS is not None:
@@ -152,27 +169,48 @@ def _client_rows(root: Path, tmp: Path, closed: str) -> list[Outcome]:
     return rows
 
 
-def _https_to_http_case(tmp: Path) -> Outcome:
-    """https:// to a receiver that speaks plain HTTP (a wrong scheme that passes validation)."""
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+@contextlib.contextmanager
+def _local_server(context: ssl.SSLContext | None = None) -> Iterator[int]:
+    """An HTTP server on 127.0.0.1 that answers nothing useful (TLS with ``context``); yields its port."""
 
-    class Plain(BaseHTTPRequestHandler):
+    class Quiet(BaseHTTPRequestHandler):
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Plain)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    if context is not None:
+        server.socket = context.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
-        url = f"https://127.0.0.1:{server.server_address[1]}/api/v1/write"
-        message, status = run_client(_base_env(tmp, url), tmp, grace_s=4)
-        return Outcome(
-            "wrong scheme for the receiver (https to plain HTTP)", f"REMOTE_WRITE_URL={url}", message, status
-        )
+        yield int(server.server_address[1])
     finally:
         server.shutdown()
         server.server_close()
+
+
+def _https_to_http_case(tmp: Path) -> Outcome:
+    """https:// to a receiver that speaks plain HTTP (a wrong scheme that passes validation)."""
+    with _local_server() as port:
+        url = f"https://127.0.0.1:{port}/api/v1/write"
+        message, status = run_client(_base_env(tmp, url), tmp, grace_s=4)
+    return Outcome("wrong scheme for the receiver (https to plain HTTP)", f"REMOTE_WRITE_URL={url}", message, status)
+
+
+def _wrong_ca_case(tmp: Path) -> Outcome:
+    """A TLS receiver whose certificate another CA signed than the one REMOTE_WRITE_CA_FILE holds."""
+    what = "TLS receiver signed by another CA than REMOTE_WRITE_CA_FILE"
+    if shutil.which("openssl") is None:
+        return Outcome(what, "(openssl not installed)", "not measured", "–")
+    pki = make_pki(tmp / "pki")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(pki.server.cert, pki.server.key)
+    with _local_server(context) as port:
+        env = _base_env(tmp, f"https://127.0.0.1:{port}/api/v1/write")
+        env["REMOTE_WRITE_CA_FILE"] = str(pki.other_ca.cert)
+        message, status = run_client(env, tmp, grace_s=4)
+    shown = message.replace(str(tmp) + "/", "")
+    return Outcome(what, f"REMOTE_WRITE_CA_FILE={pki.other_ca.cert.relative_to(tmp)}", shown, status)
 
 
 # --------------------------------------------------------------------------------------------------

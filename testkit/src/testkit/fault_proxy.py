@@ -44,10 +44,13 @@ class Fault:
     """What the proxy does with one request.
 
     ``kind`` is one of ``pass`` (relay to the upstream), ``status`` (answer ``status`` itself),
-    ``slow`` (answer only after ``delay_s``) or ``reset`` (drop the connection with a TCP RST).
-    ``forward`` says whether the request still reaches the upstream first (for ``slow`` and ``reset``):
-    a receiver that stored the data but whose answer never arrived is the case that tempts clients
-    into duplicates.
+    ``slow`` (answer only after ``delay_s``), ``reset`` (drop the connection with a TCP RST), or one of
+    the hostile answers: ``trickle`` (the head at once, then one byte of the body every ``delay_s``),
+    ``huge_body`` (a body of ``size`` bytes, streamed) and ``endless_chunked`` (a chunked body that never
+    ends); these go on until the client hangs up, and ``Exchange.answer_bytes`` says how much it took.
+    ``forward`` says whether the request still reaches the upstream first (for all but ``pass`` and
+    ``status``): a receiver that stored the data but whose answer never arrived is the case that tempts
+    clients into duplicates.
     """
 
     kind: str
@@ -56,6 +59,7 @@ class Fault:
     body: bytes = b""
     delay_s: float = 0.0
     forward: bool = False
+    size: int = 0
 
     @property
     def name(self) -> str:
@@ -73,6 +77,26 @@ def status(code: int, *, retry_after: str | None = None, body: bytes | str = b""
     data = body.encode() if isinstance(body, str) else body
     headers = (("Retry-After", retry_after),) if retry_after is not None else ()
     return Fault("status", status=code, headers=headers, body=data, forward=False)
+
+
+def redirect(code: int, location: str) -> Fault:
+    """Answer a redirect (``code`` 301, 302, 307, 308...) to ``location`` without forwarding."""
+    return Fault("status", status=code, headers=(("Location", location),), forward=False)
+
+
+def trickle(interval_s: float = 2.0, *, status: int = 200, forward: bool = True) -> Fault:
+    """The answer's head at once, then one byte of its body every ``interval_s`` until the client leaves."""
+    return Fault("trickle", status=status, delay_s=interval_s, forward=forward)
+
+
+def huge_body(size: int = 200 * 1024 * 1024, *, status: int = 500, forward: bool = False) -> Fault:
+    """An answer with a body of ``size`` bytes (streamed, never held in memory)."""
+    return Fault("huge_body", status=status, size=size, forward=forward)
+
+
+def endless_chunked(*, status: int = 400, forward: bool = False) -> Fault:
+    """A chunked answer whose chunks never end."""
+    return Fault("endless_chunked", status=status, forward=forward)
 
 
 def slow(delay_s: float, *, forward: bool = True) -> Fault:
@@ -95,6 +119,8 @@ class Exchange:
     forwarded: bool
     upstream_status: int | None
     body: bytes = field(repr=False)
+    headers: tuple[tuple[str, str], ...] = ()  # the request's headers, as received
+    answer_bytes: int = 0  # bytes of a hostile answer's body written before the client left
 
 
 class FaultProxy:
@@ -255,17 +281,21 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             except OSError as exc:
                 # Upstream down: answer like a gateway would, so the client sees a retryable 502.
                 upstream = (502, [("Content-Type", "text/plain")], f"upstream unreachable: {exc}\n".encode())
-        owner._record(
-            Exchange(
-                at=owner._clock(),
-                path=self.path,
-                fault=fault.name,
-                forwarded=fault.forward,
-                upstream_status=upstream[0] if upstream else None,
-                body=body,
-            )
+        exchange = Exchange(
+            at=owner._clock(),
+            path=self.path,
+            fault=fault.name,
+            forwarded=fault.forward,
+            upstream_status=upstream[0] if upstream else None,
+            body=body,
+            headers=tuple(self.headers.items()),
         )
+        owner._record(exchange)
 
+        if fault.kind in _HOSTILE:
+            self.close_connection = True
+            exchange.answer_bytes = _HOSTILE[fault.kind](self, fault)
+            return
         if fault.kind == "reset":
             self._reset()
             return
@@ -301,3 +331,69 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             pass
         # The server still flushes and closes these after the handler returns: give it harmless ones.
         self.rfile, self.wfile = io.BytesIO(), io.BytesIO()
+
+
+# -- hostile answers: each writes its head and as much body as the client takes, returns the body bytes --
+_CHUNK = 64 * 1024
+
+
+def _head(handler: _ProxyHandler, fault: Fault, *headers: tuple[str, str]) -> bool:
+    try:
+        handler.send_response(fault.status)
+        for key, value in headers:
+            handler.send_header(key, value)
+        handler.end_headers()
+        return True
+    except OSError:
+        return False
+
+
+def _write(handler: _ProxyHandler, data: bytes) -> bool:
+    try:
+        handler.wfile.write(data)
+        handler.wfile.flush()
+        return True
+    except OSError:
+        return False
+
+
+def _trickle(handler: _ProxyHandler, fault: Fault) -> int:
+    sent = 0
+    if not _head(handler, fault, ("Content-Length", "1000000")):
+        return sent
+    # Bounded so that a forgotten fault cannot outlive the test by long; stop() ends it at once.
+    for _ in range(int(600 / max(fault.delay_s, 0.01))):
+        if handler.owner._stopping.wait(fault.delay_s) or not _write(handler, b"x"):
+            break
+        sent += 1
+    return sent
+
+
+def _huge_body(handler: _ProxyHandler, fault: Fault) -> int:
+    sent = 0
+    if not _head(handler, fault, ("Content-Type", "text/plain"), ("Content-Length", str(fault.size))):
+        return sent
+    chunk = b"E" * _CHUNK
+    while sent < fault.size and not handler.owner._stopping.is_set():
+        part = chunk[: fault.size - sent]
+        if not _write(handler, part):
+            break
+        sent += len(part)
+    return sent
+
+
+def _endless_chunked(handler: _ProxyHandler, fault: Fault) -> int:
+    sent = 0
+    if not _head(handler, fault, ("Content-Type", "text/plain"), ("Transfer-Encoding", "chunked")):
+        return sent
+    chunk = b"%x\r\n%s\r\n" % (_CHUNK, b"C" * _CHUNK)
+    while not handler.owner._stopping.is_set() and _write(handler, chunk):
+        sent += _CHUNK
+    return sent
+
+
+_HOSTILE: dict[str, Callable[[_ProxyHandler, Fault], int]] = {
+    "trickle": _trickle,
+    "huge_body": _huge_body,
+    "endless_chunked": _endless_chunked,
+}

@@ -10,6 +10,7 @@ a grace period before SIGKILL, and show the end of its log when something goes w
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
@@ -20,6 +21,14 @@ from testkit.wait import GiveUp, wait_until
 
 T = TypeVar("T")
 P = TypeVar("P", bound="ManagedProcess")
+
+
+def find_binary(explicit: str | None, variable: str, name: str) -> str | None:
+    """A program to start: ``explicit``, else ``$variable``, else ``name`` on PATH (None if none runs)."""
+    candidate = explicit or os.environ.get(variable) or name
+    if os.path.sep in candidate:
+        return candidate if os.access(candidate, os.X_OK) else None
+    return shutil.which(candidate)
 
 
 class ManagedProcess:

@@ -12,30 +12,23 @@ credentials and CA as a client would.
 
 from __future__ import annotations
 
-import os
-import shutil
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import requests
-
 from testkit.ports import free_port
-from testkit.process import ManagedProcess
+from testkit.process import ManagedProcess, find_binary
+from testkit.promql import QueryServer, SeriesKey, loopback_session
 
-SeriesKey = tuple[tuple[str, str], ...]
+__all__ = ["PrometheusServer", "SeriesKey", "find_prometheus"]
 
 
 def find_prometheus(binary: str | None = None) -> str | None:
     """Locate the Prometheus binary: explicit argument, then $PROMETHEUS_BIN, then PATH."""
-    candidate = binary or os.environ.get("PROMETHEUS_BIN") or "prometheus"
-    if os.path.sep in candidate:
-        return candidate if os.access(candidate, os.X_OK) else None
-    return shutil.which(candidate)
+    return find_binary(binary, "PROMETHEUS_BIN", "prometheus")
 
 
-class PrometheusServer:
+class PrometheusServer(QueryServer):
     """One Prometheus process; ``stop()`` then ``start()`` restarts it on the same port and data.
 
     ``web_config`` is passed as ``--web.config.file``; with TLS in it give ``ca_file`` (the URLs become
@@ -73,21 +66,9 @@ class PrometheusServer:
         scheme = "https" if ca_file is not None else "http"
         self.url = f"{scheme}://127.0.0.1:{self.port}"
         self.write_url = f"{self.url}/api/v1/write"
-        self.session = requests.Session()
-        # Loopback only: no proxy from the environment, and no REQUESTS_CA_BUNDLE overriding ``ca_file``.
-        self.session.trust_env = False
-        if auth is not None:
-            self.session.auth = auth
-        if ca_file is not None:
-            self.session.verify = str(ca_file)
-        if client_cert is not None:
-            self.session.cert = (str(client_cert[0]), str(client_cert[1]))
+        self.session = loopback_session(auth, ca_file, client_cert)
         self.config_path = self.workdir / "prometheus.yml"
         self.process = ManagedProcess(self._argv(), self.workdir / "prometheus.log", name="prometheus")
-
-    @property
-    def pid(self) -> int | None:
-        return self.process.pid
 
     def _argv(self) -> list[str]:
         args = [
@@ -130,44 +111,7 @@ class PrometheusServer:
             self.stop()
             raise
 
-    def stop(self, timeout: float = 15) -> None:
-        """SIGTERM the process this object started (by PID), SIGKILL it if it will not go."""
-        self.process.stop(timeout)
-
-    def log_tail(self, lines: int = 30) -> str:
-        return self.process.log_tail(lines)
-
-    def query(self, promql: str, at: float | None = None) -> list[dict[str, Any]]:
-        """Instant query; returns ``data.result`` (raises on an API error so tests see the reason)."""
-        params: dict[str, Any] = {"query": promql}
-        if at is not None:
-            params["time"] = at
-        resp = self.session.get(f"{self.url}/api/v1/query", params=params, timeout=10)
-        body = resp.json()
-        if body.get("status") != "success":
-            raise RuntimeError(f"query {promql!r} failed: {body.get('error', resp.text)}")
-        return list(body["data"]["result"])
-
-    def raw_samples(self, selector: str, window: str = "1h") -> dict[SeriesKey, list[tuple[int, float]]]:
-        """Every stored sample of every series matching ``selector`` within ``window`` before now."""
-        out: dict[SeriesKey, list[tuple[int, float]]] = {}
-        for series in self.query(f"{selector}[{window}]", at=time.time() + 60):
-            key = tuple(sorted(series["metric"].items()))
-            out[key] = [(round(float(ts) * 1000), float(value)) for ts, value in series.get("values", [])]
-        return out
-
-    def count_samples(self, selector: str, window: str = "1h") -> int:
-        return sum(len(v) for v in self.raw_samples(selector, window).values())
-
     def alerts(self) -> list[dict[str, Any]]:
         """The alerts Prometheus holds now (pending and firing), from /api/v1/alerts."""
         body = self.session.get(f"{self.url}/api/v1/alerts", timeout=10).json()
         return list(body["data"]["alerts"])
-
-    def __enter__(self) -> PrometheusServer:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-        self.session.close()

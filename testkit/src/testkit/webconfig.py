@@ -56,6 +56,30 @@ def issue_cert(ca: CertPair, directory: Path, name: str, *, client: bool = False
     return pair
 
 
+@dataclass(frozen=True)
+class Pki:
+    """What TLS tests need: a CA, a server certificate for 127.0.0.1 and a client certificate it signed,
+    and a second, unrelated CA (the wrong one)."""
+
+    ca: CertPair
+    other_ca: CertPair
+    server: CertPair
+    client: CertPair
+    directory: Path
+
+
+def make_pki(directory: Path) -> Pki:
+    """A fresh ``Pki`` in ``directory`` (a few seconds of openssl)."""
+    ca = make_ca(directory / "ca")
+    return Pki(
+        ca,
+        make_ca(directory / "other", "other-ca"),
+        issue_cert(ca, directory / "server", "server"),
+        issue_cert(ca, directory / "client", "client", client=True),
+        directory,
+    )
+
+
 def bcrypt_hash(password: str, rounds: int = 4) -> str:
     """The bcrypt hash Prometheus expects in ``basic_auth_users`` (few rounds: tests need no slowness)."""
     import bcrypt  # test requirement, imported here so the rest of testkit works without it

@@ -26,6 +26,7 @@ import snappy
 
 from monitoring_client import remote_pb2
 from monitoring_client.records import SeriesKey
+from monitoring_client.series_batch import SeriesSamples as SeriesSamples  # the encoder's input, grouped
 
 # Upper bound of one encoded Sample inside a TimeSeries: field tag (1) + length (1) + double (1 + 8)
 # + timestamp (1 + up to 10 varint bytes).
@@ -102,17 +103,6 @@ def encode_samples(timestamps: Sequence[int], values: Sequence[float]) -> bytes:
         ts_bytes = varint(ts)
         out.append(head(_SAMPLE, 10 + len(ts_bytes), _SAMPLE_VALUE, value) + bytes((_SAMPLE_TS,)) + ts_bytes)
     return b"".join(out)
-
-
-@dataclass
-class SeriesSamples:
-    """One series' samples in arrival order (parallel lists: cheaper than a list of tuples)."""
-
-    timestamps: list[int] = field(default_factory=list)
-    values: list[float] = field(default_factory=list)
-
-    def __len__(self) -> int:
-        return len(self.timestamps)
 
 
 Groups = Mapping[SeriesKey, SeriesSamples]

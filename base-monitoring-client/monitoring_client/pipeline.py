@@ -38,6 +38,7 @@ from monitoring_client.retry_policy import Backoff
 from monitoring_client.self_metrics import SelfMetrics
 from monitoring_client.send_buffer import DropListener, MemoryStore, PayloadStore
 from monitoring_client.sender import Sender
+from monitoring_client.series_batch import SeriesBatch, group_batch, samples_in
 from monitoring_client.spool import Spool, SpoolCollector, SpoolStore
 from monitoring_client.transport_setup import build_transport
 
@@ -49,7 +50,7 @@ log = logging.getLogger(__name__)
 
 class ProcessedQueue(queue.Queue[Any]):
     """The processed queue: a put does not wake the batcher, which takes everything when a push is due,
-    unless the queue is half full (``on_high_water`` is then called). ``on_records(n)`` counts the records
+    unless the queue is half full (``on_high_water`` is then called). ``on_records(n)`` counts the samples
     of each item as it is put, so the count of received samples does not wait for the next push.
     Both callbacks run under the queue's lock."""
 
@@ -61,7 +62,7 @@ class ProcessedQueue(queue.Queue[Any]):
 
     def _put(self, item: Any) -> None:
         self.queue.append(item)
-        self._on_records(len(item) if isinstance(item, (list, tuple)) else 1)
+        self._on_records(samples_in(item))
         if len(self.queue) >= self._high_water:
             self._on_high_water()
 
@@ -344,12 +345,19 @@ class Pipeline:
             taken += 1
 
     def ingest(self, item: object) -> None:
-        """Validate, order-check and group one queue item (a record or a list of records)."""
+        """Validate, order-check and group one queue item (a record, a series batch, or a list of them)."""
         records = item if isinstance(item, (list, tuple)) else (item,)  # counted as received when queued
         normalize = self.normalizer.normalize
         accept = self.guard.accept
         groups = self._groups
         for record in records:
+            if type(record) is SeriesBatch:  # one series, many samples: see series_batch
+                grouped = group_batch(record, self.normalizer, self.guard, groups)
+                if grouped:
+                    self._pending += grouped
+                else:
+                    self.ingest(record.records())
+                continue
             got = normalize(record)
             if got is None:
                 continue

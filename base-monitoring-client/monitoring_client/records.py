@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import numbers
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 SeriesKey = tuple[tuple[str, str], ...]
@@ -60,6 +60,9 @@ MIN_TIMESTAMP_MS = 946_684_800_000
 MAX_TIMESTAMP_MS = 4_102_444_800_000
 
 DropCallback = Callable[[str, str], None]
+
+_FLOAT = {float}
+_INT = {int}
 
 
 class RecordNormalizer:
@@ -138,6 +141,26 @@ class RecordNormalizer:
                     self._keys.clear()  # a label-churning implementation must not grow memory forever
                 self._keys[cache_key] = key
         return key, timestamp, value
+
+    def cached_key(self, metric: str, labels: Mapping[str, str]) -> SeriesKey | None:
+        """The key ``normalize`` built for records of this metric and these labels, while it is cached."""
+        try:
+            return self._keys.get((metric, tuple(labels.items())))
+        except (AttributeError, TypeError):
+            return None
+
+    def accepts_run(self, timestamps: Sequence[int], values: Sequence[float]) -> bool:
+        """True when ``normalize`` would take each of these samples as it is: float values, integer timestamps
+        in the accepted range (the timestamps increase: only the first and the last are compared with it).
+
+        The fast path of series batches (``series_batch``): a rule ``normalize`` applies to a value or a
+        timestamp belongs here too, or such batches must fail here and take the record path."""
+        return (
+            set(map(type, values)) == _FLOAT
+            and set(map(type, timestamps)) == _INT
+            and MIN_TIMESTAMP_MS <= timestamps[0]
+            and timestamps[-1] < MAX_TIMESTAMP_MS
+        )
 
     def series_key(self, metric: str, labels: Mapping[str, str]) -> SeriesKey | None:
         """The key for trusted input (self-metrics) through the same rules; None if invalid."""

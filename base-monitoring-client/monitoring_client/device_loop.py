@@ -55,6 +55,15 @@ class _End:
 END = _End()  # last item the sampler puts on the raw queue
 
 
+def late_ticks_reporter(log: RateLimitedLog) -> Callable[[int], None]:
+    """The ticker's ``on_skip`` of a sampler: skipped ticks as a rate-limited warning."""
+
+    def skipped(missed: int) -> None:
+        log.report(LATE, f"{missed} sampling tick(s) skipped because the sampler ran late", missed)
+
+    return skipped
+
+
 def run_sampler(
     read: Callable[[], object],
     output_queue: queue.Queue[Any],
@@ -89,11 +98,8 @@ def run_sampler(
         if t1 >= batches.due_ns or len(batch) >= batches.max_readings:
             batches.flush()
 
-    def skipped(missed: int) -> None:
-        log.report(LATE, f"{missed} sampling tick(s) skipped because the sampler ran late", missed)
-
     try:
-        schedule.run(stop_event, tick, skipped)
+        schedule.run(stop_event, tick, late_ticks_reporter(log))
     finally:
         batches.flush()  # what the last second read, before END
         output_queue.put(END)

@@ -217,7 +217,10 @@ class Processor:
         assert series is not None, "raw reading before ZoneSetup"
         # Per zone and reading: the tracker, then four appends to the zone's lists (no call: this runs for
         # every zone of every reading).
-        zones = [(i, tracker, series.stamps[i], *series.values[i]) for i, tracker in enumerate(self.trackers)]
+        zones = [
+            (i, tracker, series.stamps[i], energy_uj, power_w, total_j)
+            for i, (tracker, (energy_uj, power_w, total_j)) in enumerate(zip(self.trackers, series.values, strict=True))
+        ]
         for t_ns, wall_ms, values in readings:
             for i, tracker, stamps, energy_uj, power_w, total_j in zones:
                 result = tracker.update(values[i], t_ns)

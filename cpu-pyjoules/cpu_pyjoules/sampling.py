@@ -13,16 +13,16 @@ import time
 from collections.abc import Callable
 
 from cpu_pyjoules.rapl_reader import READ_SIZE, CounterGlitch, RaplReader
-from monitoring_client.device_loop import ReadingBatches
+from monitoring_client.device_loop import ReadingBatches, late_ticks_reporter
 from monitoring_client.ratelimited_log import RateLimitedLog
 from monitoring_client.ticker import AbsoluteTicker
 
 RawReading = tuple[int, int, list[int]]  # (monotonic ns, wall-clock ms, counters in zone order)
 
 
-# Kinds of rate-limited log lines (keys of RateLimitedLog, also the words of its periodic summaries).
+# Kind of rate-limited log line (a key of RateLimitedLog, also the words of its periodic summaries); late
+# ticks are reported as device_loop.LATE.
 GLITCH = "unparsable counter readings"
-LATE = "late-tick reports"
 
 # Reading every counter takes some microseconds; one that took longer than this was interrupted.
 SLOW_READ_NS = 1_000_000
@@ -72,7 +72,4 @@ def sample_ticks(
         if t1 >= batches.due_ns or len(batch) >= batches.max_readings:
             batches.flush()
 
-    def skipped(missed: int) -> None:
-        warnings.report(LATE, f"{missed} sampling tick(s) skipped because the sampler ran late", missed)
-
-    schedule.run(stop_event, tick, skipped)
+    schedule.run(stop_event, tick, late_ticks_reporter(warnings))

@@ -21,12 +21,15 @@ import time
 from array import array
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import snappy
 
-from monitoring_client import remote_pb2
 from monitoring_client.records import SeriesKey
 from monitoring_client.series_batch import SeriesSamples as SeriesSamples  # the encoder's input, grouped
+
+if TYPE_CHECKING:
+    from monitoring_client import remote_pb2
 
 # Upper bound of one encoded Sample inside a TimeSeries: field tag (1) + length (1) + double (1 + 8)
 # + timestamp (1 + up to 10 varint bytes).
@@ -227,7 +230,10 @@ class Encoder:
 
 
 def decode(body: bytes) -> remote_pb2.WriteRequest:
-    """Inverse of the encoding (for tests, tools and debugging): snappy block, then protobuf."""
+    """Inverse of the encoding (for tests, tools and debugging): snappy block, then protobuf (imported here:
+    the client itself never needs it)."""
+    from monitoring_client import remote_pb2
+
     request = remote_pb2.WriteRequest()
     request.ParseFromString(snappy.uncompress(body))
     return request

@@ -17,11 +17,12 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from typing import TYPE_CHECKING
 
 from monitoring_client.impl_health import IMPLEMENTATION_HEALTH, ImplementationHealth
+
+if TYPE_CHECKING:
+    from monitoring_client.self_metrics import SelfRegistry
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +102,12 @@ class HealthState:
 class HealthServer:
     """A tiny threaded HTTP server in a daemon thread; ``stop()`` closes the socket."""
 
-    def __init__(self, host: str, port: int, state: HealthState, registry: CollectorRegistry) -> None:
+    def __init__(self, host: str, port: int, state: HealthState, registry: SelfRegistry) -> None:
+        # Imported here: only a client with HEALTH_PORT set needs an HTTP server (and they take a while).
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
         outer = self
 
         class Handler(BaseHTTPRequestHandler):

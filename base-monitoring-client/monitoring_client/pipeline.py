@@ -23,8 +23,6 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CollectorRegistry
-
 from monitoring_client.config import Config
 from monitoring_client.encoder import Encoder, Payload, SeriesSamples
 from monitoring_client.errors import EnvironmentProblem, UserError
@@ -35,7 +33,7 @@ from monitoring_client.ratelimited_log import RateLimitedLog
 from monitoring_client.records import BUFFER_FULL, EXPIRED, OUT_OF_ORDER, SHUTDOWN_TIMEOUT, RecordNormalizer, SeriesKey
 from monitoring_client.redaction import redact_url
 from monitoring_client.retry_policy import Backoff
-from monitoring_client.self_metrics import SelfMetrics
+from monitoring_client.self_metrics import SelfMetrics, SelfRegistry
 from monitoring_client.send_buffer import DropListener, MemoryStore, PayloadStore
 from monitoring_client.sender import Sender
 from monitoring_client.series_batch import SeriesBatch, group_batch, samples_in
@@ -74,7 +72,7 @@ IDLE_WAKE_S = 5.0
 SEND_RESERVE_FRACTION = 0.5
 
 
-def build_store(config: Config, on_drop: DropListener, registry: CollectorRegistry | None = None) -> PayloadStore:
+def build_store(config: Config, on_drop: DropListener, registry: SelfRegistry | None = None) -> PayloadStore:
     """The payload store: in memory, or with SPOOL_DIR on disk too (its metrics then join ``registry``).
 
     With a spool the memory bounds (MAX_RETRY_BATCHES, MAX_BUFFER_BYTES) only apply to payloads that could

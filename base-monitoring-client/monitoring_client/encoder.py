@@ -17,6 +17,7 @@ others take the general varint path. The bytes are a valid ``WriteRequest`` that
 from __future__ import annotations
 
 import struct
+import sys
 import time
 from array import array
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -52,7 +53,23 @@ _TS6_END = 1 << 42
 # Sample tag, length 16, value tag, the double, timestamp tag, varint bytes 0-1 (from the low 14 bits,
 # through _LOW14) and 2-5 (from the rest, computed once per 16 s of timestamps).
 _SAMPLE6 = struct.Struct("<BBBdBHI")
-_LOW14 = array("H", ((t & 0x7F) | 0x80 | ((((t >> 7) & 0x7F) | 0x80) << 8) for t in range(1 << 14)))
+
+
+def _low14_table() -> array[int]:
+    """Varint bytes 0-1 of every 14-bit value as a little-endian u16 (byte 0: the low 7 bits, byte 1: the
+    next 7, each with the continuation bit), built with slice assignments rather than 16,384 steps of
+    Python: it is made at every start."""
+    pairs = bytearray(1 << 15)
+    pairs[0::2] = bytes(range(0x80, 0x100)) * 128
+    pairs[1::2] = b"".join(bytes((high,)) * 128 for high in range(0x80, 0x100))
+    table = array("H")
+    table.frombytes(pairs)
+    if sys.byteorder == "big":
+        table.byteswap()
+    return table
+
+
+_LOW14 = _low14_table()
 _SAMPLE_HEAD = struct.Struct("<BBBd")
 
 

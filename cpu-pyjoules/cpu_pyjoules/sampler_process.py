@@ -32,7 +32,6 @@ import logging
 import os
 import signal
 import struct
-import subprocess
 import sys
 import threading
 import time
@@ -86,6 +85,9 @@ class SamplerProcess:
         if realtime:
             args.append("--realtime")
         args += [repr(float(interval_s)), *(str(p) for p in paths)]
+        import subprocess  # here: only a client sampling above 200 Hz starts a child
+
+        self._timeout_expired = subprocess.TimeoutExpired
         self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
 
     @property
@@ -132,7 +134,7 @@ class SamplerProcess:
         if self.proc.poll() is None:
             try:
                 self.proc.wait(2.0)
-            except subprocess.TimeoutExpired:
+            except self._timeout_expired:
                 self.proc.kill()
                 self.proc.wait()
         if self.proc.stdout is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -17,7 +18,8 @@ from monitoring_client.pipeline import Pipeline
 from testkit.ports import free_port
 from testkit.wait import wait_until
 
-TS = 1_700_000_000_000
+# A minute ago: within the window of timestamps the client sends (MAX_SAMPLE_AGE_S).
+TS = int(time.time() * 1000) - 60_000
 
 
 def rec(i: int, series: str = "a", ts: int | None = None) -> dict[str, Any]:

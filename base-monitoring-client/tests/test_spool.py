@@ -6,6 +6,7 @@ import errno
 import os
 import queue
 import threading
+import time
 import types
 from collections.abc import Callable
 from pathlib import Path
@@ -352,7 +353,8 @@ def test_newest_timestamps_seed_the_ordering_guard(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------------------------------
 
 
-TS = 1_700_000_000_000
+# A minute ago: within the window of timestamps the client sends (MAX_SAMPLE_AGE_S).
+TS = int(time.time() * 1000) - 60_000
 
 
 def test_spool_variables_are_parsed_and_validated(tmp_path: Path) -> None:

@@ -255,26 +255,13 @@ class Config:
         "MAX_REQUEST_BYTES", Bytes(minimum=4096), 4 * 1024**2, "larger batches are split (uncompressed protobuf size)"
     )
     max_sample_age_s: float = setting(
-        "MAX_SAMPLE_AGE_S",
-        Number(minimum=0, maximum=365 * 86400),
-        3600.0,
-        "older samples are not sent (dropped as `too_old`): Prometheus refuses samples an hour older than its"
-        " newest; raise it for receivers that take older ones (VictoriaMetrics, an out-of-order window); `0`: no"
-        " bound",
+        "MAX_SAMPLE_AGE_S", Number(minimum=0, maximum=365 * 86400), 3600.0, "older samples are dropped; `0`: no bound"
     )
     max_sample_ahead_s: float = setting(
-        "MAX_SAMPLE_AHEAD_S",
-        Number(minimum=1, maximum=86400),
-        60.0,
-        "samples stamped further ahead of the client's clock are not sent (dropped as `too_far_ahead`): one"
-        " sample years ahead would make Prometheus refuse every later request",
+        "MAX_SAMPLE_AHEAD_S", Number(minimum=1, maximum=86400), 60.0, "samples further ahead of the clock are dropped"
     )
     max_series: int = setting(
-        "MAX_SERIES",
-        WholeNumber(minimum=100, maximum=10_000_000),
-        10_000,
-        "series whose state (ordering guard, caches) is remembered; beyond twice this the least recently seen"
-        " are forgotten, so label values that keep changing cannot grow memory",
+        "MAX_SERIES", WholeNumber(minimum=100, maximum=10**7), 10_000, "per-series state kept (twice this at most)"
     )
     retry_base_s: float = setting("RETRY_BASE_S", Number(above=0, maximum=3600), 0.5, "first backoff delay")
     retry_max_s: float = setting(

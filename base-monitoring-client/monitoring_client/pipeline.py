@@ -350,6 +350,9 @@ class Pipeline:
                 self.flush()
             grouped = self._pending
             queued = self._queued_records()
+            kept = (
+                (self.store.disk_payloads(), self.store.disk_samples()) if isinstance(self.store, SpoolStore) else None
+            )
             lost_payloads = self.store.drain()
         finally:
             if held:
@@ -363,11 +366,10 @@ class Pipeline:
             f" {grouped} not yet encoded, {queued} queued for the batcher)"
             + (f", and {raw} readings the implementation had not processed" if raw else "")
         )
-        if isinstance(self.store, SpoolStore):
-            kept = self.store.spool.disk_bytes
+        if isinstance(self.store, SpoolStore) and kept is not None:
             line += (
-                f"; what is in the spool {self.store.spool.directory} ({kept} bytes) stays there and is sent after"
-                " the next start"
+                f"; {kept[1]} samples ({kept[0]} requests) stay in the spool {self.store.spool.directory} and are"
+                " sent after the next start"
             )
         self._drops.flush()
         self._refusals.flush()

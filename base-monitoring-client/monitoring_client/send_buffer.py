@@ -187,6 +187,9 @@ class QueuedStore:
         return True
 
     def replace(self, payload: Payload, parts: Sequence[Payload], dropped: Sequence[Eviction] = ()) -> bool:
+        with self._cond:
+            if not any(item is payload for item in self._items):
+                return False
         # Parts are made durable before the payload they replace is forgotten (a crash keeps one or the other).
         prepared = [self._prepare_part(payload, index, part) for index, part in enumerate(parts)]
         with self._cond:

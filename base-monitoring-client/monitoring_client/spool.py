@@ -223,6 +223,11 @@ class SpoolStore(QueuedStore):
         with self._cond:
             return len(self._items) - self._memory_count
 
+    def disk_samples(self) -> int:
+        """How many of the implementation's samples the queued spool files hold."""
+        with self._cond:
+            return sum(p.samples for p in self._items if self._entries[id(p)].path is not None)
+
 
 def newest_timestamps(bodies: Iterable[bytes]) -> dict[SeriesKey, int]:
     """Per series, the newest sample timestamp in these encoded payloads."""

@@ -59,6 +59,7 @@ SCENARIOS: list[tuple[str, Callable[..., Result], dict[str, Any]]] = [
     ("status_413", answers.too_large_413, {}),
     ("status_409", answers.conflict_409, {}),
     ("status_401", answers.credentials_refused, {}),
+    ("status_401_real", answers.credentials_fixed_on_the_server, {}),
     ("status_422", answers.refused_for_good, {}),
     ("unanswered", answers.never_answered, {}),
     ("health_flood", neighbours.health_flood, {}),

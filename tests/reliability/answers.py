@@ -223,3 +223,42 @@ def never_answered(workdir: Path, prometheus: PrometheusServer, *, count: int = 
     title = f"no complete answer within REQUEST_TIMEOUT_S ({count} in a row)"
     env = {"HEALTH_PORT": str(port), "REQUEST_TIMEOUT_S": "1"}
     return _proxied("unanswered", title, workdir, prometheus, inject, env=env, details=details)
+
+
+def credentials_fixed_on_the_server(
+    workdir: Path, _unprotected: PrometheusServer | None = None, *, window_s: float = 8.0
+) -> Result:
+    """A real Prometheus with basic auth that does not know the client's user at first (401 for every push);
+    ``window_s`` later its web config lists the user (Prometheus reads it on every request). The client
+    spools meanwhile; every sample must arrive, none twice. (It starts its own protected Prometheus; the
+    one the report's frame gives every scenario is not used.)"""
+    from testkit.webconfig import write_web_config
+
+    web = Path(workdir) / "web.yml"
+    admin = ("reader", "reader-secret-for-tests")
+    write_web_config(web, users=dict([admin]))
+    with PrometheusServer(Path(workdir) / "prometheus", web_config=web, auth=admin) as prometheus:
+        url = prometheus.write_url.replace("http://", "http://pusher:pusher-secret-for-tests@")
+        run = SeqRun(workdir, prometheus, env={**FAST_RETRY_ENV, "SPOOL_DIR": str(Path(workdir) / "spool")})
+        try:
+            client = run.start_client(url)
+            run.wait_ticks(20, client)
+            run.hold(window_s, client)
+            refused_log = client.log_text()
+            write_web_config(web, users=dict([admin, ("pusher", "pusher-secret-for-tests")]))
+            fixed = time.monotonic()
+
+            def details() -> dict[str, Any]:
+                return {
+                    "credential_error_lines_while_refused": sum(
+                        1 for ln in refused_log.splitlines() if "ERROR" in ln and "credentials" in ln
+                    ),
+                    "client_dropped_by_reason": _dropped(run),
+                    "requests_by_status": run.self_metric("monitoring_client_requests_total", by="status"),
+                    "secret_in_log": "pusher-secret-for-tests" in client.log_text(),
+                }
+
+            title = f"real Prometheus refuses the credentials (401) for {window_s:g} s, with the spool"
+            return _settle(run, client, fixed, "status_401_real", title, details)
+        finally:
+            run.cleanup()

@@ -81,3 +81,14 @@ def test_requests_never_answered_in_time_turn_health_unhealthy(tmp_path: Path, p
     first, last = result.details["healthz"]
     assert first.startswith("unhealthy: no progress: the last 3 requests got no complete answer"), first
     assert last.startswith("ok"), last
+
+
+def test_credentials_refused_by_a_real_prometheus_lose_nothing(tmp_path: Path) -> None:
+    pytest.importorskip("bcrypt", reason="bcrypt is a test requirement (./run-tests.sh installs it)")
+    result = answers.credentials_fixed_on_the_server(tmp_path, window_s=8)
+    d = result.details
+    assert result.allowed_loss == 0 and d["client_dropped_by_reason"] == {}, d
+    assert_complete(result)
+    assert d["requests_by_status"].get("401", 0) >= 2, d
+    assert d["credential_error_lines_while_refused"] == 1, d
+    assert not d["secret_in_log"]

@@ -17,6 +17,12 @@ What each answer leads to (``retry_policy`` classifies the status):
 - Any other answer: the request is dropped, its samples counted and the receiver's message logged, and
   the next one goes out at once: one bad request never holds back the data after it.
 
+Splitting costs at most 2n - 1 requests for a request of n samples, about two per round where a few
+samples are refused. A receiver that refuses everything (a wrong URL that answers 400 to any request)
+would make every request cost 2n - 1: once ``REFUSE_ALL_SAMPLES`` samples sent alone in a row were refused
+with nothing accepted in between, refused requests are dropped whole instead of split, until a request is
+accepted again.
+
 Before a request goes out, samples older than MAX_SAMPLE_AGE_S (a long outage) are taken out of it and
 counted ``too_old``: the receiver would refuse them, and each refusal would cost a round of splitting.
 
@@ -68,6 +74,9 @@ HEADERS = {
 IDLE_WAIT_S = 1.0
 # Shortest request worth starting near the deadline: below this a request would time out anyway.
 MIN_REQUEST_TIMEOUT_S = 0.2
+# Samples sent alone and refused in a row, with nothing accepted in between, after which the receiver is
+# taken to refuse everything: refused requests are dropped whole, not split, until one is accepted.
+REFUSE_ALL_SAMPLES = 100
 # At most one line per this many seconds about refused credentials (the first at once).
 AUTH_LOG_INTERVAL_S = 60.0
 # What to fix when the receiver refuses the credentials.
@@ -142,6 +151,7 @@ class Sender:
         self._auth_problems = RateLimitedLog(log, AUTH_LOG_INTERVAL_S, level=logging.ERROR)
         self._splits = RateLimitedLog(log, 60.0, level=logging.INFO)
         self._failing_since: float | None = None
+        self._alone_refused = 0  # samples sent alone and refused since the last accepted request
 
     # -- control ---------------------------------------------------------------------------------------
     def finish(self, deadline: float) -> None:
@@ -220,7 +230,11 @@ class Sender:
         bound_ms = int((self._wall() - self.max_sample_age_s) * 1000)
         if payload.oldest_ms >= bound_ms:
             return False
-        kept, removed = without_older_than(payload, bound_ms)
+        try:
+            kept, removed = without_older_than(payload, bound_ms)
+        except Exception:  # noqa: BLE001 - a body that does not decode is sent as it is; the receiver decides
+            payload.oldest_ms = 0
+            return False
         if removed is None:
             payload.oldest_ms = bound_ms  # nothing older after all (the header's figure was a bound)
             return False
@@ -260,6 +274,7 @@ class Sender:
             self.metrics.last_success.set(self._wall())
             self.backoff.reset()
             self.health.success()
+            self._alone_refused = 0
             if self._failing_since is not None:
                 log.info(
                     "push to %s works again after %.1fs; %d payloads still buffered",
@@ -291,7 +306,18 @@ class Sender:
         elif attempt.verdict in (Verdict.DROP, Verdict.SPLIT):
             # Counted and logged by the store's drop listener, like every other drop.
             self.health.rejected(attempt.detail)
-            self.store.drop(payload, REJECTED, f"receiver {where} refused {_what(payload)} for good: {attempt.detail}")
+            what = _what(payload)
+            if what.startswith("the sample"):
+                self._alone_refused += 1
+                if self._alone_refused == REFUSE_ALL_SAMPLES:
+                    log.warning(
+                        "receiver %s refused the last %d samples sent alone and accepted nothing: it seems to refuse"
+                        " everything (is REMOTE_WRITE_URL right?); refused requests are dropped whole, not split,"
+                        " until one is accepted",
+                        where,
+                        REFUSE_ALL_SAMPLES,
+                    )
+            self.store.drop(payload, REJECTED, f"receiver {where} refused {what} for good: {attempt.detail}")
         else:
             self.health.retrying(attempt.detail, unanswered=attempt.unanswered)
             if self._failing_since is None:
@@ -312,13 +338,19 @@ class Sender:
             )
 
     def _split(self, payload: Payload, attempt: Attempt, where: str) -> bool:
-        """Replace a refused request by its halves; False when it holds a single sample (then it is dropped)."""
-        parts = halves(payload)
+        """Replace a refused request by its halves; False when it holds a single sample (or cannot be taken
+        apart, or the receiver refuses everything): then it is dropped."""
+        if self._alone_refused >= REFUSE_ALL_SAMPLES:
+            return False
+        try:
+            parts = halves(payload)
+        except Exception:  # noqa: BLE001 - a body that does not decode cannot be split
+            return False
         if len(parts) < 2:
             return False
         self._splits.report(
             "split requests",
-            f"receiver {where} refused a request of {payload.samples + payload.self_samples} samples"
+            f"receiver {where} refused a request of {sum(p.samples + p.self_samples for p in parts)} samples"
             f" ({attempt.detail}): sending it in halves to find the samples it refuses",
         )
         self.store.replace(payload, parts)
@@ -331,7 +363,7 @@ def _what(payload: Payload) -> str:
     if total == 1 and payload.body:
         try:
             ((key, ts, value),) = iter_samples(decode(payload.body))
-        except ValueError:
+        except Exception:  # noqa: BLE001 - more than one sample after all, or a body that does not decode
             pass
         else:
             return f"the sample {series_text(key)} {value!r} @ {ts}"

@@ -353,3 +353,35 @@ def test_answers_that_never_complete_turn_health_unhealthy(receiver: Any) -> Non
         assert health.check()[0] is (attempt < 2)
     ok, text = health.check()
     assert not ok and "no complete answer" in text
+
+
+def test_a_refused_body_that_cannot_be_taken_apart_is_dropped_not_fatal(receiver: Any) -> None:
+    receiver.set_default(400, body=b"snappy: corrupt input")
+    sender, buf, metrics, _ = make_sender(receiver.url, max_sample_age_s=3600)
+    garbage = Payload(b"not snappy at all", 5, 0, 1, 17, oldest_ms=1)
+    buf.put(garbage)
+    run_until_empty(sender, buf)
+    assert len(receiver.requests) == 1, "sent as it is, refused once, dropped"
+    assert metrics.value("monitoring_client_samples_dropped_total", {"reason": REJECTED}) == 5
+
+
+def test_a_receiver_that_refuses_everything_stops_the_splitting_until_it_accepts(receiver: Any) -> None:
+    from monitoring_client.sender import REFUSE_ALL_SAMPLES
+
+    receiver.set_default(400, body=b"bad_data: invalid parameter")  # e.g. a wrong path of the server
+    sender, buf, metrics, _ = make_sender(receiver.url)
+    first = series_payload(2, REFUSE_ALL_SAMPLES // 2)  # split down to its samples: 2n - 1 requests
+    buf.put(first)
+    run_until_empty(sender, buf)
+    assert len(receiver.requests) == 2 * REFUSE_ALL_SAMPLES - 1
+    buf.put(series_payload(2, 10))
+    run_until_empty(sender, buf)
+    assert len(receiver.requests) == 2 * REFUSE_ALL_SAMPLES, "the next request is dropped whole, not split"
+    receiver.set_default(204)  # the URL was fixed
+    buf.put(series_payload(1, 3))
+    run_until_empty(sender, buf)
+    receiver.set_default(400, body=b"out of bounds")
+    buf.put(series_payload(1, 2))
+    run_until_empty(sender, buf)
+    assert [r.status for r in receiver.requests[-4:]] == [204, 400, 400, 400], "splitting again after a success"
+    assert metrics.value("monitoring_client_samples_dropped_total", {"reason": REJECTED}) == REFUSE_ALL_SAMPLES + 22

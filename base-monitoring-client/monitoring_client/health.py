@@ -12,7 +12,7 @@ answer). A container healthcheck can then flag or restart it.
 
 The server binds HEALTH_HOST (default 127.0.0.1: reachable by a healthcheck run inside the container,
 not from other machines); set HEALTH_HOST=0.0.0.0 to let Prometheus or another container scrape /metrics.
-It holds at most ``MAX_CONNECTIONS`` connections (a new one closes the oldest beyond that) and gives a
+It holds at most ``MAX_CONNECTIONS`` connections (a new one closes the oldest idle one) and gives a
 client ``IDLE_TIMEOUT_S`` between two reads, so a flood of connections that never send a request can
 neither exhaust the file descriptors the pipeline needs (spool files, the receiver's connection) nor keep a
 healthcheck from being answered.
@@ -152,37 +152,44 @@ class HealthState:
 
 class _BoundedServer(ThreadingHTTPServer):
     """A threaded HTTP server that holds at most ``max_connections`` connections: a new one beyond that
-    shuts the oldest down (its thread then ends and closes it)."""
+    shuts down the oldest that has not sent its request yet (or the oldest of all), whose thread then ends
+    and closes it. A healthcheck, which sends its request at once, is answered even during a flood."""
 
     daemon_threads = True
     request_queue_size = 64  # a burst waits in the kernel's queue, not in file descriptors of ours
 
     def __init__(self, address: tuple[str, int], handler: Any, max_connections: int) -> None:
         self.max_connections = max_connections
-        self._open: dict[socket.socket, None] = {}  # insertion order: oldest first
+        self._open: dict[socket.socket, bool] = {}  # connection -> its request arrived; oldest first
         self._open_lock = threading.Lock()
         super().__init__(address, handler)
 
     def process_request(self, request: Any, client_address: Any) -> None:
         with self._open_lock:
             while len(self._open) >= self.max_connections:
-                oldest = next(iter(self._open))
-                del self._open[oldest]
+                victim = next((conn for conn, busy in self._open.items() if not busy), next(iter(self._open)))
+                del self._open[victim]
                 try:
-                    oldest.shutdown(socket.SHUT_RDWR)
+                    victim.shutdown(socket.SHUT_RDWR)
                 except OSError:
                     pass
-            self._open[request] = None
+            self._open[request] = False
         super().process_request(request, client_address)
+
+    def request_arrived(self, request: Any) -> None:
+        """The connection sent a whole request line: it is answered, not evicted, while others are idle."""
+        with self._open_lock:
+            if request in self._open:
+                self._open[request] = True
 
     def shutdown_request(self, request: Any) -> None:
         with self._open_lock:
             self._open.pop(request, None)
         super().shutdown_request(request)
 
-    def open_connections(self) -> int:
+    def open_connections(self, *, answering: bool = False) -> int:
         with self._open_lock:
-            return len(self._open)
+            return sum(1 for busy in self._open.values() if busy) if answering else len(self._open)
 
 
 class HealthServer:
@@ -202,6 +209,10 @@ class HealthServer:
 
         class Handler(BaseHTTPRequestHandler):
             timeout = idle_timeout_s  # applied to the socket: a silent client is let go
+
+            def parse_request(self) -> bool:
+                outer._server.request_arrived(self.request)
+                return super().parse_request()
 
             def do_GET(self) -> None:
                 path = self.path.split("?", 1)[0]
@@ -234,9 +245,10 @@ class HealthServer:
     def port(self) -> int:
         return int(self._server.server_address[1])
 
-    def open_connections(self) -> int:
-        """Connections held right now (at most ``max_connections``)."""
-        return self._server.open_connections()
+    def open_connections(self, *, answering: bool = False) -> int:
+        """Connections held right now (at most ``max_connections``); ``answering``: only those whose request
+        arrived."""
+        return self._server.open_connections(answering=answering)
 
     def start(self) -> None:
         self._thread.start()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import threading
 
 from prometheus_client import CollectorRegistry
 
@@ -128,4 +129,35 @@ def test_a_silent_connection_is_let_go_after_the_idle_timeout() -> None:
             assert silent.recv(1) == b"", "closed by the server, not by the client"
         wait_until(lambda: server.open_connections() == 0, 5, message="no connection left")
     finally:
+        server.stop()
+
+
+def test_a_connection_that_sent_its_request_is_not_the_one_evicted() -> None:
+    from monitoring_client.health import MAX_CONNECTIONS
+
+    release = threading.Event()
+
+    class SlowRegistry(CollectorRegistry):
+        def collect(self):  # type: ignore[no-untyped-def]
+            release.wait(10)  # /metrics answers only when the test says so
+            return super().collect()
+
+    server = HealthServer("127.0.0.1", 0, HealthState(), SlowRegistry(), idle_timeout_s=30)
+    server.start()
+    flood: list[socket.socket] = []
+    try:
+        busy = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+        busy.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
+        wait_until(lambda: server.open_connections(answering=True) == 1, 5, message="the scrape's request read")
+        for _ in range(MAX_CONNECTIONS * 2):
+            flood.append(socket.create_connection(("127.0.0.1", server.port), timeout=5))
+        wait_until(lambda: server.open_connections() == MAX_CONNECTIONS, 10, message="the flood accepted")
+        release.set()
+        busy.settimeout(10)
+        assert busy.recv(12).startswith(b"HTTP/1.0 200"), "the scrape was answered, not evicted"
+        busy.close()
+    finally:
+        release.set()
+        for conn in flood:
+            conn.close()
         server.stop()

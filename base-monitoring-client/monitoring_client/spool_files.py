@@ -398,18 +398,18 @@ class Spool:
         try:
             if not self.disk_ok:
                 self.directory.mkdir(parents=True, exist_ok=True)  # it may not have existed at start
+                self._hold_directory()  # nor been lockable: never write beside another client
             self._writer(path, blob)
-        except OSError as exc:
+        except (OSError, SpoolError, SpoolInUse) as exc:
             self.write_failures += 1
             with self._lock_seq:
                 was_ok, self._disk_ok = self._disk_ok, False
             if was_ok:
-                why = "the disk is full or read-only" if exc.errno in DISK_FULL_ERRNOS else "it cannot be written"
+                code = exc.errno if isinstance(exc, OSError) else None
+                why = "the disk is full or read-only" if code in DISK_FULL_ERRNOS else "it cannot be written"
+                detail = (exc.strerror if isinstance(exc, OSError) else None) or exc
                 logger.warning(
-                    "spool: %s (%s: %s); keeping payloads in memory only until a write succeeds",
-                    why,
-                    path,
-                    exc.strerror or exc,
+                    "spool: %s (%s: %s); keeping payloads in memory only until a write succeeds", why, path, detail
                 )
             return SpoolEntry(seq, created_ms, samples, len(payload), path=None, data=payload, part=part)
         with self._lock_seq:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import errno
 import os
 import queue
+import subprocess
+import sys
 import threading
 import time
 import types
@@ -571,15 +573,18 @@ time.sleep(60)
 """
 
 
-def test_a_directory_held_by_another_process_is_refused_naming_the_holder(tmp_path: Path) -> None:
-    import subprocess
-    import sys
-
+def hold(directory: Path) -> subprocess.Popen[str]:
+    """Another process holding ``directory`` as its spool (kill it to let go)."""
     holder = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, str(tmp_path)], stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True
+        [sys.executable, "-c", HOLDER, str(directory)], stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True
     )
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
+    return holder
+
+
+def test_a_directory_held_by_another_process_is_refused_naming_the_holder(tmp_path: Path) -> None:
+    holder = hold(tmp_path)
     try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
         (tmp_path / "00000000000000000001.rwp").write_bytes(encode_file(b"theirs", 1, 0))
         with pytest.raises(spool_mod.SpoolInUse) as refused:
             make(tmp_path).open()
@@ -591,6 +596,23 @@ def test_a_directory_held_by_another_process_is_refused_naming_the_holder(tmp_pa
         holder.kill()
         holder.wait()
     assert [e.load() for e in make(tmp_path).open()] == [b"theirs"], "free again once the holder is gone"
+
+
+def test_a_directory_usable_only_later_is_never_written_beside_another_client(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-yet"
+    blocker.write_text("a file where the directory's parent should be")
+    spool = make(blocker / "spool")
+    with pytest.raises(SpoolError):
+        spool.open()
+    spool.mark_unusable()  # what SpoolStore does: memory only, writes tried again
+    blocker.unlink()
+    holder = hold(blocker / "spool")  # meanwhile another client took the directory
+    try:
+        assert spool.put(b"mine", 1).path is None, "kept in memory, not written beside the holder's files"
+    finally:
+        holder.kill()
+        holder.wait()
+    assert spool.put(b"mine again", 1).path is not None, "written once the directory is free"
 
 
 def test_a_replayed_request_knows_its_series_and_a_refusal_says_so(receiver: Any, tmp_path: Path) -> None:

@@ -282,7 +282,7 @@ def test_per_series_state_stays_bounded_under_label_churn() -> None:
         pipeline.ingest([rec(tick, "steady", ts), *churn])
         pipeline.flush()
         pipeline.store.drain()
-    sizes = (len(pipeline.guard), len(pipeline.normalizer._keys), len(pipeline.encoder._label_sizes))
+    sizes = (len(pipeline.guard), len(pipeline.normalizer._keys), len(pipeline.encoder._label_cache))
     assert max(sizes) <= 200, sizes
     pipeline.ingest(rec(0, "steady", TS))  # older than what was sent for the steady series
     assert pipeline.metrics.dropped_by_reason() == {"out_of_order": 1}

@@ -1,7 +1,7 @@
 """Per-series memory with a bound: what is not used for a while is forgotten.
 
 The client remembers a few things per series (the ordering guard's newest timestamp, the normalizer's
-series key, the encoder's label size). An implementation whose label values keep changing (a request id,
+series key, the encoder's encoded labels). An implementation whose label values keep changing (a request id,
 a process id, a timestamp in a label) creates new series forever; remembering all of them would grow
 memory without end. ``Generations`` keeps two generations of at most ``limit`` entries each: new entries go
 into the current one; when it is full it becomes the previous one and the old previous one is forgotten.

@@ -271,7 +271,7 @@ def test_health_port_in_use_is_an_environment_problem(receiver: Any) -> None:
 
 def test_per_series_state_stays_bounded_under_label_churn() -> None:
     """Label values that change on every tick (new series forever) must not grow memory: the ordering
-    guard, the normalizer's cache and the encoder's label sizes remember at most 2 x MAX_SERIES series,
+    guard, the normalizer's cache and the encoder's encoded labels remember at most 2 x MAX_SERIES series,
     while a series seen on every tick is never forgotten (its late samples are still dropped)."""
     pipeline = Pipeline(config("http://127.0.0.1:9/unused", max_series=100), impl(lambda *_: None))
     for tick in range(60):

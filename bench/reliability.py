@@ -54,18 +54,24 @@ SCENARIOS: list[tuple[str, Callable[..., Result], dict[str, Any]]] = [
     ("hostile_endless_chunked", transport_scenarios.hostile_answers, {"kind": "endless_chunked"}),
     ("redirect_307_same", transport_scenarios.redirected, {"code": 307, "same_origin": True}),
     ("redirect_301_other", transport_scenarios.redirected, {"code": 301, "same_origin": False}),
-    ("out_of_window", answers.samples_out_of_window, {}),
-    ("refused_sample_split", answers.refused_sample_split, {}),
-    ("status_413", answers.too_large_413, {}),
-    ("status_409", answers.conflict_409, {}),
-    ("status_401", answers.credentials_refused, {}),
-    ("status_401_real", answers.credentials_fixed_on_the_server, {}),
-    ("status_422", answers.refused_for_good, {}),
-    ("unanswered", answers.never_answered, {}),
-    ("health_flood", neighbours.health_flood, {}),
-    ("hostile_spool", neighbours.hostile_spool_entries, {}),
-    ("shared_spool", neighbours.shared_spool_dir, {}),
-    ("second_sigterm", neighbours.second_sigterm, {}),
+    # What the client does with each answer, and hostile local inputs: one row per scenario, named after it.
+    *(
+        (scenario.__name__, scenario, {})
+        for scenario in (
+            answers.samples_out_of_window,
+            answers.refused_sample_split,
+            answers.too_large_413,
+            answers.conflict_409,
+            answers.credentials_refused,
+            answers.credentials_fixed_on_the_server,
+            answers.refused_for_good,
+            answers.never_answered,
+            neighbours.health_flood,
+            neighbours.hostile_spool_entries,
+            neighbours.shared_spool_dir,
+            neighbours.second_sigterm,
+        )
+    ),
     ("second_sigterm_no_spool", neighbours.second_sigterm, {"spool": False}),
 ]
 

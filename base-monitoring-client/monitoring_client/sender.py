@@ -44,6 +44,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from monitoring_client import __version__
@@ -87,25 +88,15 @@ AUTH_FIX = (
 )
 
 
+@dataclass(slots=True)
 class Attempt:
     """Outcome of one HTTP attempt."""
 
-    __slots__ = ("detail", "retry_after", "status", "unanswered", "verdict")
-
-    def __init__(
-        self,
-        verdict: Verdict,
-        status: str,
-        detail: str,
-        retry_after: float | None = None,
-        *,
-        unanswered: bool = False,
-    ) -> None:
-        self.verdict = verdict
-        self.status = status  # label value for requests_total: "204", "503", "error", "timeout"
-        self.detail = detail
-        self.retry_after = retry_after
-        self.unanswered = unanswered  # the request reached the receiver, no complete answer came in time
+    verdict: Verdict
+    status: str  # label value for requests_total: "204", "503", "error", "timeout"
+    detail: str
+    retry_after: float | None = None
+    unanswered: bool = False  # the request reached the receiver, no complete answer came in time
 
 
 class Sender:

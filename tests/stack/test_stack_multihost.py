@@ -68,6 +68,8 @@ def fleet(e2e: E2E, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]
     common.update(image_settings(e2e_images), E2E_NETWORK=f"{base}-net", BIND_ADDRESS="127.0.0.1")
     log = work / "helper.log"
     log.touch()
+    (work / "no-gpus").mkdir()
+    (work / "no-sysfs").mkdir()
 
     # The server machine: protected although it binds to loopback here (PROMETHEUS_SECURITY=on); its password
     # comes from the environment so the helper writes nothing into the repository's .env.local.
@@ -122,6 +124,9 @@ def fleet(e2e: E2E, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]
                 "SECRETS_DIR": str(machine / "secrets"),
                 "HOST_LABEL": host,
                 "POWERCAP_HOST_DIR": str(fake_rapl),
+                # This test is about RAPL machines: no GPU or Jetson rails, whatever the host has.
+                "HELPER_NVIDIA_GPUS": str(work / "no-gpus"),
+                "JETSON_SYSFS_HOST_DIR": str(work / "no-sysfs"),
                 "CLIENT_CPU_PYJOULES_SCRAPE_INTERVAL_S": str(EXPECTED.scrape_interval_s),
                 "CLIENT_CPU_PYJOULES_PUSH_INTERVAL_S": str(EXPECTED.push_interval_s),
                 "EXTRA_COMPOSE_FILES": f"{HERE / 'docker-compose.e2e.yml'}:{HERE / 'docker-compose.e2e-client.yml'}",

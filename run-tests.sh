@@ -7,8 +7,9 @@
 #
 # What it installs, and only when missing:
 #   - system packages (as root, through apt-get): prometheus (real server for integration tests, promtool
-#     for the alerting rules), victoria-metrics (the other receiver the client and energy-report are tested against), openssl
-#     (certificates for the TLS tests),
+#     for the alerting rules), victoria-metrics (the other receiver the client and energy-report are tested against, and the
+#     stack's growth path, with vmauth), openssl
+#     (certificates for the TLS tests and the protected stack),
 #     docker.io + docker-compose + debootstrap (end-to-end stack test), apparmor (profile syntax check),
 #     qemu-user-static + binfmt-support (the client images built for arm64 in the end-to-end test: it
 #     registers qemu-aarch64 in binfmt_misc); without root it installs nothing system-wide and the tests

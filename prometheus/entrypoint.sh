@@ -13,10 +13,23 @@
 #   PROMETHEUS_RETENTION_SIZE       []     --storage.tsdb.retention.size (e.g. 5GB); empty = no size limit
 #   PROMETHEUS_CONFIG_FILE          [/tmp/prometheus.yml]  where the rendered configuration is written
 #   PROMETHEUS_DATA_DIR             [/prometheus]          --storage.tsdb.path
+#   PROMETHEUS_LISTEN_ADDRESS       [:9090]  --web.listen-address; its port is also the self-scrape's and the
+#                                          healthcheck's (both on the loopback interface)
 #   PROMETHEUS_RULE_FILES           [/etc/prometheus-stack/alerts.yml]  alerting rule files (space-separated,
 #                                          globs allowed) listed under rule_files; empty = no rules
 #   PROMETHEUS_BIN                  []     the binary; default /bin/prometheus, else `prometheus` on PATH
-# Arguments are passed on to Prometheus. `entrypoint.sh --print-config` only prints the configuration.
+#   PROMETHEUS_REMOTE_WRITE_URL     []     also forward every stored sample to this remote-write URL (e.g.
+#                                          VictoriaMetrics, docker-compose.victoriametrics.yml); empty = none
+# Protected mode (basic auth and TLS; the files are compose secrets the helper writes):
+#   PROMETHEUS_WEB_CONFIG_FILE      []     --web.config.file when the file is not empty (an empty or missing
+#                                          file means unprotected); it is re-read by Prometheus on every request
+#   PROMETHEUS_AUTH_USERNAME        []     user of the self-scrape and the healthcheck when the web config has users
+#   PROMETHEUS_AUTH_PASSWORD_FILE   []     that user's password (a file, never a value)
+#   PROMETHEUS_TLS_CA_FILE          []     CA that signed the server certificate (empty file: the system's CAs)
+#   PROMETHEUS_TLS_SERVER_NAME      [localhost]  name the self-scrape expects in the server certificate
+# Arguments are passed on to Prometheus. `entrypoint.sh --print-config` only prints the configuration;
+# `entrypoint.sh --healthcheck` asks the running server whether it is ready (the compose healthcheck), with
+# the credentials above when it is protected.
 set -eu
 
 scrape_interval=${PROMETHEUS_SCRAPE_INTERVAL:-15s}
@@ -26,6 +39,17 @@ retention_size=${PROMETHEUS_RETENTION_SIZE:-}
 config_file=${PROMETHEUS_CONFIG_FILE:-/tmp/prometheus.yml}
 data_dir=${PROMETHEUS_DATA_DIR:-/prometheus}
 rule_files=${PROMETHEUS_RULE_FILES-/etc/prometheus-stack/alerts.yml}
+forward_url=${PROMETHEUS_REMOTE_WRITE_URL:-}
+web_config=${PROMETHEUS_WEB_CONFIG_FILE:-}
+auth_user=${PROMETHEUS_AUTH_USERNAME:-}
+auth_password_file=${PROMETHEUS_AUTH_PASSWORD_FILE:-}
+tls_ca_file=${PROMETHEUS_TLS_CA_FILE:-}
+tls_server_name=${PROMETHEUS_TLS_SERVER_NAME:-localhost}
+listen_address=${PROMETHEUS_LISTEN_ADDRESS:-:9090}
+port=${listen_address##*:}
+case $port in
+  "" | *[!0-9]*) die "PROMETHEUS_LISTEN_ADDRESS='$listen_address' is invalid: expected [HOST]:PORT such as :9090" ;;
+esac
 
 die() {
   echo "prometheus entrypoint: $*" >&2
@@ -59,6 +83,31 @@ if [ -n "$retention_size" ]; then
   esac
 fi
 
+# Protected when the web config file has content. Its scheme decides the self-scrape's; its users need the
+# name and password file given here (the helper passes both). A name is a plain word, so it can be written
+# into YAML and a header unquoted.
+secure=false
+scheme=http
+if [ -n "$web_config" ] && [ -s "$web_config" ]; then
+  secure=true
+  if grep -q '^[[:space:]]*tls_server_config:' "$web_config"; then
+    scheme=https
+  fi
+  if grep -q '^[[:space:]]*basic_auth_users:' "$web_config"; then
+    case $auth_user in
+      "" | *[!A-Za-z0-9._-]*) die "PROMETHEUS_AUTH_USERNAME='$auth_user' is invalid: the web config has users, so give the self-scrape's user (letters, digits, '.', '_', '-')" ;;
+    esac
+    [ -s "$auth_password_file" ] || die "PROMETHEUS_AUTH_PASSWORD_FILE='$auth_password_file' is missing or empty: the web config has users, so the self-scrape needs that user's password file"
+  else
+    auth_user=
+  fi
+fi
+[ -n "$tls_ca_file" ] && [ -s "$tls_ca_file" ] || tls_ca_file=
+case $forward_url in
+  "" | http://* | https://*) ;;
+  *) die "PROMETHEUS_REMOTE_WRITE_URL='$forward_url' is invalid: expected an http:// or https:// URL" ;;
+esac
+
 render_config() {
   cat <<YAML
 # Written by prometheus/entrypoint.sh at start-up from the container's environment; edit .env, not this.
@@ -81,18 +130,54 @@ YAML
     done
     set +f
   fi
+  if [ -n "$forward_url" ]; then
+    cat <<YAML
+remote_write:
+  # Every sample stored here (the clients' and the rules') is forwarded, e.g. to VictoriaMetrics.
+  - url: "$forward_url"
+YAML
+  fi
   cat <<YAML
 scrape_configs:
   # Prometheus's own health and ingestion metrics (remote-write samples received, rejected, TSDB size).
   - job_name: prometheus
-    static_configs:
-      - targets: ["localhost:9090"]
 YAML
+  if [ "$scheme" = https ]; then
+    echo "    scheme: https"
+    echo "    tls_config:"
+    echo "      server_name: \"$tls_server_name\""
+    [ -z "$tls_ca_file" ] || echo "      ca_file: \"$tls_ca_file\""
+  fi
+  if [ -n "$auth_user" ]; then
+    echo "    basic_auth:"
+    echo "      username: \"$auth_user\""
+    echo "      password_file: \"$auth_password_file\""
+  fi
+  cat <<YAML
+    static_configs:
+      - targets: ["localhost:$port"]
+YAML
+}
+
+# The compose healthcheck: ready, asked over the server's own scheme with its own credentials. Works with
+# busybox wget (upstream image) and GNU wget. The certificate is not verified here: this is a loopback
+# liveness probe inside the container, and busybox wget cannot verify certificates anyway.
+healthcheck() {
+  set -- -q -T 4 -O /dev/null
+  [ "$scheme" = http ] || set -- "$@" --no-check-certificate
+  if [ -n "$auth_user" ]; then
+    token=$(printf '%s:%s' "$auth_user" "$(cat "$auth_password_file")" | base64 | tr -d '\n')
+    set -- "$@" --header "Authorization: Basic $token"
+  fi
+  exec wget "$@" "$scheme://127.0.0.1:$port/-/ready"
 }
 
 if [ "${1:-}" = "--print-config" ]; then
   render_config
   exit 0
+fi
+if [ "${1:-}" = "--healthcheck" ]; then
+  healthcheck
 fi
 
 bin=${PROMETHEUS_BIN:-}
@@ -110,8 +195,12 @@ set -- \
   "--config.file=$config_file" \
   "--storage.tsdb.path=$data_dir" \
   "--storage.tsdb.retention.time=$retention" \
+  "--web.listen-address=$listen_address" \
   --web.enable-remote-write-receiver \
   "$@"
+if [ "$secure" = true ]; then
+  set -- "$@" "--web.config.file=$web_config"
+fi
 if [ -n "$retention_size" ]; then
   set -- "$@" "--storage.tsdb.retention.size=$retention_size"
 fi

@@ -492,7 +492,7 @@ class CommaList(_KindBase):
             return ()
         pattern = re.compile(self.item)
         if not items or not all(pattern.fullmatch(item) for item in items):
-            raise Invalid(text)
+            raise Invalid()
         return items
 
     def show(self, value: Any) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import queue
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -14,7 +15,8 @@ from monitoring_client.config import Config
 from monitoring_client.pipeline import Pipeline
 from monitoring_client.series_batch import SeriesBatch, SeriesBuffer, as_records, samples_in
 
-TS = 1_700_000_000_000
+# A minute ago: inside the window of timestamps the client sends (MAX_SAMPLE_AGE_S, MAX_SAMPLE_AHEAD_S).
+TS = int(time.time() * 1000) - 60_000
 LABELS = {"zone": "z0"}
 
 
@@ -68,6 +70,8 @@ def test_a_valid_batch_is_grouped_whole_once_its_series_is_known() -> None:
         (batch([TS + 200, TS + 300], ["x", 2.0]), {"bad_value": 1}),
         (batch([TS + 200, 1_700_000_000], [1.0, 2.0]), {"bad_timestamp": 1}),  # seconds, not ms
         (batch([TS + 200, float(TS + 300)], [1.0, 2.0]), {}),  # a whole float timestamp: accepted as for records
+        (batch([TS - 7_200_000, TS + 200], [1.0, 2.0]), {"too_old": 1}),  # before MAX_SAMPLE_AGE_S
+        (batch([TS + 200, TS + 7_200_000], [1.0, 2.0]), {"too_far_ahead": 1}),  # after MAX_SAMPLE_AHEAD_S
         (batch([TS + 200, TS + 300, TS + 400], [1.0]), {"missing_key": 2}),  # timestamps without values
         (batch([TS + 200], [1.0, 2.0]), {"missing_key": 1}),
         (batch([TS + 200], [1.0], metric="bad name"), {"bad_metric_name": 1}),
@@ -83,6 +87,8 @@ def test_a_valid_batch_is_grouped_whole_once_its_series_is_known() -> None:
         "bad-value",
         "seconds",
         "float-ts",
+        "too-old",
+        "too-far-ahead",
         "short-values",
         "short-timestamps",
         "bad-metric",

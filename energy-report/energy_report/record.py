@@ -12,10 +12,8 @@ neither protobuf nor snappy.
 from __future__ import annotations
 
 import socket
-import ssl
 import threading
 import time
-from base64 import b64encode
 from collections.abc import Callable
 from typing import Any
 
@@ -35,6 +33,39 @@ def _load_base_client() -> tuple[Any, Any, Any]:
             "--write-url needs the base client's encoder: pip install ./base-monitoring-client (from the repository)"
         ) from None
     return Encoder, SeriesSamples, HttpTransport
+
+
+def _transport(transport_cls: Any, write_url: str, headers: dict[str, str], conn: Connection) -> Any:
+    """The base client's transport with the report's credentials and TLS files (read, and re-read when they
+    change, by the base client's own code)."""
+    from pathlib import Path
+
+    from monitoring_client.credentials import Credentials, SecretValue
+    from monitoring_client.tls import TlsFiles
+
+    def secret(option: str, path: Any) -> Any:
+        read_secret(path, option)  # the report's own one-line error for an unreadable file
+        return SecretValue(option, path=Path(path))
+
+    if conn.username:
+        password = (
+            secret("--password-file", conn.password_file)
+            if conn.password_file
+            else SecretValue("--password-file", value="")
+        )
+        credentials = Credentials(username=conn.username, password=password)
+    elif conn.bearer_token_file:
+        credentials = Credentials(token=secret("--bearer-token-file", conn.bearer_token_file))
+    else:
+        credentials = None
+    tls = None
+    if write_url.lower().startswith("https://"):
+        tls = TlsFiles(
+            Path(conn.ca_file) if conn.ca_file else None,
+            Path(conn.cert_file) if conn.cert_file else None,
+            Path(conn.key_file) if conn.key_file else None,
+        )
+    return transport_cls(write_url, headers, credentials=credentials, tls=tls)
 
 
 class WindowRecorder:
@@ -60,17 +91,7 @@ class WindowRecorder:
             "X-Prometheus-Remote-Write-Version": "0.1.0",
             "User-Agent": "energy-report",
         }
-        if conn.username:
-            password = read_secret(conn.password_file, "--password-file") if conn.password_file else ""
-            headers["Authorization"] = "Basic " + b64encode(f"{conn.username}:{password}".encode()).decode()
-        elif conn.bearer_token_file:
-            headers["Authorization"] = "Bearer " + read_secret(conn.bearer_token_file, "--bearer-token-file")
-        context = None
-        if write_url.lower().startswith("https://"):
-            context = ssl.create_default_context(cafile=str(conn.ca_file) if conn.ca_file else None)
-            if conn.cert_file and conn.key_file:
-                context.load_cert_chain(str(conn.cert_file), str(conn.key_file))
-        self.transport = transport_cls(write_url, headers, ssl_context=context)
+        self.transport = _transport(transport_cls, write_url, headers, conn)
         self.write_url = write_url
         self.key = (
             ("__name__", WINDOW_METRIC),

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 ROOT = Path(__file__).resolve().parents[2]
 GRAFANA_DIR = ROOT / "grafana"
 DASHBOARD_DIR = GRAFANA_DIR / "dashboards"
@@ -98,3 +100,34 @@ def datasource_uids(node: Any) -> Iterator[str]:
     elif isinstance(node, list):
         for item in node:
             yield from datasource_uids(item)
+
+
+FILE_VARIABLE_RE = re.compile(r"\$__file\{([^}]*)\}")
+ENV_VARIABLE_RE = re.compile(r"\$\{(\w+)\}|\$(\w+)")
+
+
+def expand_provisioning(value: str, environ: Mapping[str, str], secrets_dir: Path) -> str:
+    """A provisioning value as Grafana expands it: ``$__file{/run/secrets/NAME}`` (read from ``secrets_dir``,
+    where the test keeps what compose mounts there; Grafana trims the content) then ``${VAR}``/``$VAR``."""
+
+    def read_file(match: re.Match[str]) -> str:
+        path = Path(match.group(1))
+        assert path.parent == Path("/run/secrets"), f"the datasource reads {path}, which is not a compose secret"
+        return (secrets_dir / path.name).read_text().strip()
+
+    value = FILE_VARIABLE_RE.sub(read_file, value)
+    return ENV_VARIABLE_RE.sub(lambda m: environ.get(m.group(1) or m.group(2), ""), value)
+
+
+def provisioned_datasource(environ: Mapping[str, str], secrets_dir: Path) -> dict[str, Any]:
+    """The one provisioned datasource with every string value expanded as Grafana would."""
+
+    def expand(node: Any) -> Any:
+        if isinstance(node, str):
+            return expand_provisioning(node, environ, secrets_dir)
+        if isinstance(node, Mapping):
+            return {k: expand(v) for k, v in node.items()}
+        return node
+
+    (datasource,) = yaml.safe_load(DATASOURCE_FILE.read_text())["datasources"]
+    return dict(expand(datasource))

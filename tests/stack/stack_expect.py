@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .stack_dashboard import load_dashboards, panel_queries, substitute
+from .stack_dashboard import load_dashboards, panel_queries, regex_for, substitute
 
 
 @dataclass(frozen=True)
@@ -136,3 +136,31 @@ def implausible(
         if not result or wrong or covered != wanted:
             problems.append(f"{q.panel}/{q.ref_id}: {expr}\n   -> {shown}" + (f"\n   wrong: {wrong}" if wrong else ""))
     return problems
+
+
+RAPL_ZONES = {"package-0": "intel-rapl:0", "core": "intel-rapl:0:0", "dram": "intel-rapl:0:1"}
+
+
+def rapl_only(watts: Mapping[str, float], scrape_interval_s: float, push_interval_s: float, range_s: float) -> Expected:
+    """A stack whose only client is cpu-pyjoules on a fake RAPL tree drawing ``watts`` per zone name
+    (package-0, core, dram): its package and DRAM are the CPU's totals, core is inside the package."""
+    return Expected(
+        zones={RAPL_ZONES[name]: w for name, w in watts.items()},
+        kinds={"cpu-pyjoules": watts["package-0"] + watts.get("dram", 0.0)},
+        series={"cpu-pyjoules": len(watts) * 3},
+        scrape_interval_s=scrape_interval_s,
+        push_interval_s=push_interval_s,
+        range_s=range_s,
+    )
+
+
+def dashboard_values(hosts: list[str], sources: list[str], range_s: float) -> dict[str, str]:
+    """Grafana's variables for the dashboard's queries: the hosts and sources selected, the energy range,
+    and the intervals Grafana derives from the datasource's timeInterval (10s)."""
+    return {
+        "host": regex_for(hosts),
+        "source": regex_for(sources),
+        "__range": f"{range_s:g}s",
+        "__rate_interval": "40s",
+        "__interval": "5s",
+    }

@@ -17,14 +17,10 @@ through its provisioning files (test_stack_files.py), and through its HTTP API w
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import secrets
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,10 +28,10 @@ import pytest
 import requests
 
 from jetson_ina3221.fake_sysfs import FakeJetson
-from testkit.fake_rapl import FakeRaplTree
 from testkit.ports import free_port
 from testkit.wait import wait_until
 
+from .conftest import E2E
 from .stack_dashboard import (
     DATASOURCE_UID,
     load_dashboards,
@@ -45,23 +41,13 @@ from .stack_dashboard import (
     variable_query,
     variables,
 )
-from .stack_docker import DockerDaemon, DockerUnavailable
+from .stack_e2e import HERE, PROJECT_PREFIX, ROOT, STACK_SETTINGS, Stack, env_file_value, image_settings
 from .stack_expect import Expected, implausible, without_rule
-from .stack_images import (
-    PYTHON_STANDIN,
-    Docker,
-    ImageChoice,
-    build_prometheus_standin,
-    build_python_standin,
-    resolve,
-)
+from .stack_images import PYTHON_STANDIN, Docker, build_python_standin
 from .stack_yaml import load_yaml
 
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parents[2]
-HERE = Path(__file__).resolve().parent
-HELPER = ROOT / "docker-compose_helper.sh"
 FAKE_WATTS = {"package-0": 25.0, "core": 15.0, "dram": 4.0}
 RAPL_ZONES = {"package-0": "intel-rapl:0", "core": "intel-rapl:0:0", "dram": "intel-rapl:0:1"}
 RAILS = {"VDD_IN": (5.0, 2.4), "VDD_CPU_GPU_CV": (5.0, 0.9), "VDD_SOC": (5.0, 0.5)}  # volts, amps
@@ -81,141 +67,6 @@ EXPECTED = Expected(
 )
 
 
-def env_file_value(name: str) -> str:
-    for line in (ROOT / ".env").read_text().splitlines():
-        if line.startswith(name + "="):
-            return line.split("=", 1)[1].strip()
-    raise KeyError(name)
-
-
-@pytest.fixture(scope="module")
-def say(request: pytest.FixtureRequest) -> Callable[[str], None]:
-    """Print to the terminal even while pytest captures output: stand-in use must be visible in CI logs."""
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    capture = request.config.pluginmanager.get_plugin("capturemanager")
-
-    def emit(message: str) -> None:
-        if reporter is None or capture is None:
-            print(f"[stack e2e] {message}", file=sys.stderr, flush=True)
-            return
-        with capture.global_and_fixture_disabled():
-            reporter.write_line(f"[stack e2e] {message}")
-
-    return emit
-
-
-PROJECT_PREFIX = "powermon-e2e-"
-
-
-@pytest.fixture(scope="module")
-def docker_env(say: Callable[[str], None]) -> Iterator[dict[str, str]]:
-    daemon = DockerDaemon(log=say)
-    try:
-        env = daemon.start()
-    except DockerUnavailable as exc:
-        pytest.skip(f"no usable Docker daemon: {exc}")
-    try:
-        for leftover in daemon.remove_leftovers(PROJECT_PREFIX):
-            say(f"removed leftover of an interrupted run: {leftover}")
-        yield env
-    finally:
-        daemon.remove_leftovers(PROJECT_PREFIX)
-        daemon.stop()
-
-
-@dataclass
-class Stack:
-    env: dict[str, str]
-    project: str
-    prometheus_url: str
-    grafana_url: str | None
-    host_label: str
-    password: str
-    log: Path
-    session: requests.Session = field(default_factory=requests.Session)
-
-    def helper(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-        with open(self.log, "a") as out:
-            out.write(f"\n$ docker-compose_helper.sh {' '.join(args)}\n")
-            out.flush()
-            return subprocess.run(
-                [str(HELPER), *args],
-                env=self.env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                text=True,
-                timeout=timeout,
-                cwd=ROOT,
-            )
-
-    def log_tail(self, lines: int = 40) -> str:
-        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-
-    def docker(self, *args: str, check: bool = True) -> str:
-        proc = subprocess.run(["docker", *args], env=self.env, capture_output=True, text=True, timeout=120)
-        if check and proc.returncode != 0:
-            raise AssertionError(f"docker {' '.join(args)}: {proc.stderr}")
-        return proc.stdout
-
-    def container(self, service: str) -> dict[str, Any]:
-        ids = self.docker(
-            "ps",
-            "-a",
-            "-q",
-            "--filter",
-            f"label=com.docker.compose.project={self.project}",
-            "--filter",
-            f"label=com.docker.compose.service={service}",
-        ).split()
-        assert len(ids) == 1, f"expected one {service} container, found {ids}"
-        return json.loads(self.docker("inspect", ids[0]))[0]
-
-    def query(self, promql: str) -> list[dict[str, Any]]:
-        resp = self.session.get(f"{self.prometheus_url}/api/v1/query", params={"query": promql}, timeout=10)
-        body = resp.json()
-        if body.get("status") != "success":
-            raise AssertionError(f"query {promql!r} failed: {body.get('error')}")
-        return list(body["data"]["result"])
-
-    def leftovers(self) -> dict[str, list[str]]:
-        label = f"label=com.docker.compose.project={self.project}"
-        found = {
-            "containers": self.docker("ps", "-a", "-q", "--filter", label).split(),
-            "volumes": self.docker("volume", "ls", "-q", "--filter", label).split(),
-            "networks": self.docker("network", "ls", "-q", "--filter", label).split(),
-        }
-        names = (
-            self.docker("volume", "ls", "-q").split() + self.docker("network", "ls", "--format", "{{.Name}}").split()
-        )
-        found["named"] = [n for n in names if n.startswith(self.project + "_")]
-        return {k: v for k, v in found.items() if v}
-
-
-def resolve_images(docker: Docker, say: Callable[[str], None]) -> dict[str, ImageChoice]:
-    images: dict[str, ImageChoice] = {}
-    try:
-        images["python"] = resolve(docker, env_file_value("PYTHON_IMAGE"), lambda: build_python_standin(docker))
-        images["prometheus"] = resolve(
-            docker, env_file_value("PROMETHEUS_IMAGE"), lambda: build_prometheus_standin(docker, images["python"].tag)
-        )
-    except RuntimeError as exc:
-        pytest.skip(f"upstream images unavailable and no stand-in could be built: {exc}")
-    images["grafana"] = resolve(docker, env_file_value("GRAFANA_IMAGE"), None)
-    for role, choice in images.items():
-        kind = "upstream" if not choice.standin else "STAND-IN" if choice.tag else "UNAVAILABLE"
-        say(f"{role}: {kind} {choice.tag or '(none)'} for {choice.requested}: {choice.reason}")
-    if not images["grafana"].tag:
-        say("grafana: not started; its provisioning files and every dashboard query are checked instead")
-    return images
-
-
-@pytest.fixture(scope="module")
-def fake_rapl(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    root = tmp_path_factory.mktemp("powercap")
-    with FakeRaplTree(root, FAKE_WATTS, root.parent / "fake_powercap.log", wrap_joules=600, update_ms=10):
-        yield root
-
-
 @pytest.fixture(scope="module")
 def fake_jetson(tmp_path_factory: pytest.TempPathFactory) -> FakeJetson:
     root = tmp_path_factory.mktemp("jetson-sys")
@@ -224,39 +75,23 @@ def fake_jetson(tmp_path_factory: pytest.TempPathFactory) -> FakeJetson:
 
 
 @pytest.fixture(scope="module")
-def stack(
-    docker_env: dict[str, str],
-    fake_rapl: Path,
-    fake_jetson: FakeJetson,
-    say: Callable[[str], None],
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Stack]:
-    images = resolve_images(Docker(docker_env, log=say), say)
-    grafana_available = bool(images["grafana"].tag)
+def stack(e2e: E2E, fake_jetson: FakeJetson, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    docker_env, fake_rapl, say = e2e.docker_env, e2e.fake_rapl, e2e.say
+    grafana_available = bool(e2e.images["grafana"].tag)
     project = f"{PROJECT_PREFIX}{os.getpid()}"
     prometheus_port, grafana_port = free_port(), free_port()
     password = secrets.token_urlsafe(18)
     host_label = f"e2e-host-{secrets.token_hex(3)}"
-    env = {
-        k: v
-        for k, v in docker_env.items()
-        if k not in ("COMPOSE_FILE", "COMPOSE_PROFILES", "PRIVILEGED", "RAPL_ACCESS", "HELPER_NVIDIA_GPUS")
-    }
+    env = {k: v for k, v in docker_env.items() if k not in STACK_SETTINGS}
     extra_files = [HERE / "docker-compose.e2e.yml"]
-    if not grafana_available:  # no image and no stand-in: leave Grafana out of `up` (a profile nobody activates)
+    if not grafana_available:  # no image and no stand-in: leave Grafana out of `up` (scaled to no container)
         extra_files.append(HERE / "docker-compose.e2e-no-grafana.yml")
     if any(Path("/proc/driver/nvidia/gpus").glob("*")):  # a GPU host: this test is about the fake hardware
         env["HELPER_NVIDIA_GPUS"] = str(tmp_path_factory.mktemp("no-gpus"))
     env.update(
+        image_settings(e2e.images),
         COMPOSE_PROJECT_NAME=project,
         EXTRA_COMPOSE_FILES=":".join(str(f) for f in extra_files),
-        PYTHON_IMAGE=images["python"].tag,
-        PROMETHEUS_IMAGE=images["prometheus"].tag,
-        GRAFANA_IMAGE=images["grafana"].tag or env_file_value("GRAFANA_IMAGE"),
-        BASE_MONITORING_CLIENT_IMAGE="powermon-e2e/base-monitoring-client:latest",
-        CPU_PYJOULES_IMAGE="powermon-e2e/cpu-pyjoules:latest",
-        GPU_NVML_IMAGE="powermon-e2e/gpu-nvml:latest",
-        JETSON_INA3221_IMAGE="powermon-e2e/jetson-ina3221:latest",
         BIND_ADDRESS="127.0.0.1",
         PROMETHEUS_PORT=str(prometheus_port),
         GRAFANA_PORT=str(grafana_port),
@@ -315,7 +150,7 @@ def wait_for_zones(stack: Stack, fake_jetson: FakeJetson) -> dict[str, float]:
 
 def test_up_starts_the_clients_whose_hardware_the_host_has(stack: Stack) -> None:
     log = stack.log.read_text()
-    assert "device clients for this host: cpu-pyjoules jetson-ina3221 (COMPOSE_PROFILES=cpu,jetson)" in log
+    assert "device clients for this host: cpu-pyjoules jetson-ina3221 (COMPOSE_PROFILES=server,cpu,jetson)" in log
     skipped = [line for line in log.splitlines() if "docker-compose_helper.sh: not starting" in line]
     assert len(skipped) == 1 and skipped[0].startswith("docker-compose_helper.sh: not starting gpu-nvml: ")
     assert "NVIDIA" in skipped[0], skipped

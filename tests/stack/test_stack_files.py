@@ -16,7 +16,6 @@ import requests
 from testkit.client import MonitoringClient
 from testkit.fake_rapl import FakeRaplTree
 from testkit.ports import free_port
-from testkit.process import ManagedProcess
 from testkit.prometheus import PrometheusServer
 from testkit.wait import wait_until
 
@@ -33,6 +32,7 @@ from .stack_dashboard import (
     variable_query,
     variables,
 )
+from .stack_entrypoint import entrypoint_process
 from .stack_yaml import load_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -51,6 +51,7 @@ DEFAULT_FILES = [
     "docker-compose.yml",
     "docker-compose.privileged.yml",
     "docker-compose.apparmor.yml",
+    "docker-compose.victoriametrics.yml",
     "docker-compose_helper.sh",
     "prometheus/entrypoint.sh",
     "grafana/provisioning/datasources/prometheus.yml",
@@ -154,6 +155,62 @@ def test_compose_accepts_every_mode_with_hardened_clients(mode: str) -> None:
     assert services["grafana"]["depends_on"]["prometheus"]["condition"] == "service_healthy"
 
 
+def test_compose_resolves_a_protected_all_in_one_stack_with_secrets_as_files() -> None:
+    # `config` writes nothing, but resolves exactly what `up` would start.
+    config = resolved_config({"PROMETHEUS_SECURITY": "on"})
+    services, secrets = config["services"], config["secrets"]
+    assert set(services["prometheus"]["profiles"]) == {"server"} and set(services["grafana"]["profiles"]) == {"server"}
+    assert set(services["cpu-pyjoules"]["profiles"]) == {"cpu"}
+    assert set(services["base-monitoring-client"]["profiles"]) == {"cpu", "gpu", "jetson"}  # never on a server
+    stack_secrets = ROOT / "secrets"
+    assert Path(secrets["prometheus_web_config"]["file"]) == stack_secrets / "prometheus-web.yml"
+    assert Path(secrets["prometheus_ca"]["file"]) == stack_secrets / "ca.crt"
+    assert Path(secrets["remote_write_password"]["file"]) == stack_secrets / "prometheus-password"
+    for name in DEVICE_CLIENTS:  # every client of the stack logs in the same way
+        client = services[name]["environment"]
+        assert client["REMOTE_WRITE_URL"] == "https://prometheus:9090/api/v1/write", name
+        assert client["REMOTE_WRITE_USERNAME"] == "powermon"
+        assert client["REMOTE_WRITE_PASSWORD_FILE"] == "/run/secrets/remote_write_password"
+        assert client["REMOTE_WRITE_CA_FILE"] == "/run/secrets/remote_write_ca"
+        mounted = {(s if isinstance(s, str) else s["source"]) for s in services[name]["secrets"]}
+        assert {"remote_write_password", "remote_write_ca"} <= mounted
+    grafana = services["grafana"]["environment"]
+    assert (grafana["PROMETHEUS_DATASOURCE_URL"], grafana["PROMETHEUS_DATASOURCE_BASIC_AUTH"]) == (
+        "https://prometheus:9090",
+        "true",
+    )
+    aliases = services["prometheus"]["networks"]["monitoring"]["aliases"]
+    assert "prometheus" in aliases  # the name in the certificate, resolvable on the compose network
+    # No secret travels as an environment value: only file names and the Grafana admin password (which
+    # Grafana reads only from its environment; generated, never committed).
+    for name, service in services.items():
+        for key, value in (service.get("environment") or {}).items():
+            if re.search(r"PASSWORD|TOKEN|SECRET|_KEY\b", key) and key != "GF_SECURITY_ADMIN_PASSWORD":
+                assert key.endswith("_FILE") and (not value or str(value).startswith("/run/secrets/")), (name, key)
+
+
+def test_compose_unprotected_by_default_with_empty_secrets() -> None:
+    config = resolved_config({})
+    assert {Path(s["file"]) for s in config["secrets"].values()} == {ROOT / "secrets" / "empty"}
+    assert (ROOT / "secrets" / "empty").read_bytes() == b""
+    client = config["services"]["cpu-pyjoules"]["environment"]
+    assert client["REMOTE_WRITE_PASSWORD_FILE"] == "" and client["REMOTE_WRITE_CA_FILE"] == ""
+
+
+def test_compose_victoriametrics_override() -> None:
+    config = resolved_config({"EXTRA_COMPOSE_FILES": str(ROOT / "docker-compose.victoriametrics.yml")})
+    services = config["services"]
+    vm = services["victoriametrics"]
+    assert vm["profiles"] == ["server"] and "ports" not in vm  # reachable only on the compose network
+    assert re.search(r":v\d+\.\d+\.\d+$", vm["image"]), "pinned"
+    assert services["prometheus"]["environment"]["PROMETHEUS_REMOTE_WRITE_URL"] == (
+        "http://victoriametrics:8428/api/v1/write"
+    )
+    assert services["grafana"]["environment"]["PROMETHEUS_DATASOURCE_URL"] == "http://victoriametrics:8428"
+    assert services["grafana"]["depends_on"]["victoriametrics"]["condition"] == "service_healthy"
+    assert "victoriametrics-data" in config["volumes"]
+
+
 def test_client_healthcheck_is_defined_once_in_the_base_image() -> None:
     base = ROOT / "base-monitoring-client" / "Dockerfile"
     checks = re.findall(r"(?m)^HEALTHCHECK (?:.*\\\n)*.*$", base.read_text())
@@ -224,7 +281,7 @@ def test_env_keeps_the_seed_names_and_pins_images() -> None:
         "GID",
     ):
         assert re.search(rf"(?m)^{name}=", text), name
-    for image in re.findall(r"(?m)^(?:PYTHON|PROMETHEUS|GRAFANA)_IMAGE=(\S+)$", text):
+    for image in re.findall(r"(?m)^(?:PYTHON|PROMETHEUS|GRAFANA|VICTORIAMETRICS)_IMAGE=(\S+)$", text):
         tag = image.split("@")[0].rsplit(":", 1)[-1]
         assert re.search(r"\d+\.\d+", tag) and tag != "latest", f"{image} is not pinned"
     # Every setting has a comment: each block of assignments is preceded by a comment line.
@@ -302,22 +359,14 @@ def test_entrypoint_rejects_bad_values_in_one_line(name: str, value: str) -> Non
 
 @pytest.mark.integration
 def test_entrypoint_starts_real_prometheus_with_remote_write_and_retention(tmp_path: Path) -> None:
-    binary = shutil.which("prometheus")
-    if binary is None:
-        pytest.skip("prometheus is not installed (run ./run-tests.sh as root)")
     port = free_port()
     env = {
-        "PATH": os.environ["PATH"],
-        "PROMETHEUS_BIN": binary,
-        "PROMETHEUS_CONFIG_FILE": str(tmp_path / "prometheus.yml"),
-        "PROMETHEUS_DATA_DIR": str(tmp_path / "data"),
         "PROMETHEUS_RETENTION": "2d",
         "PROMETHEUS_RETENTION_SIZE": "1GB",
         "PROMETHEUS_OUT_OF_ORDER_WINDOW": "5m",
     }
-    entrypoint = ManagedProcess(
-        ["sh", str(ENTRYPOINT), f"--web.listen-address=127.0.0.1:{port}"], tmp_path / "log", name="entrypoint", env=env
-    )
+    entrypoint = entrypoint_process(tmp_path, port, env)
+    binary = entrypoint.env["PROMETHEUS_BIN"] if entrypoint.env else ""
     url = f"http://127.0.0.1:{port}"
     with entrypoint:
 
@@ -390,9 +439,20 @@ def test_grafana_provisioning_files() -> None:
     assert (ds["uid"], ds["type"], ds["url"], ds["access"]) == (
         DATASOURCE_UID,
         "prometheus",
-        "http://prometheus:9090",
+        "${PROMETHEUS_DATASOURCE_URL}",
         "proxy",
     )
+    # Unprotected by default (plain compose, loopback): the stack's Prometheus over HTTP, no login.
+    grafana = load_yaml((ROOT / "docker-compose.yml").read_text())["services"]["grafana"]
+    assert grafana["environment"]["PROMETHEUS_DATASOURCE_URL"] == "${HELPER_PROMETHEUS_URL:-http://prometheus:9090}"
+    assert grafana["environment"]["PROMETHEUS_DATASOURCE_BASIC_AUTH"] == "${HELPER_PROMETHEUS_SECURE:-false}"
+    # The password and CA come from files Grafana reads itself (compose secrets), never from its environment.
+    assert ds["secureJsonData"] == {
+        "basicAuthPassword": "$__file{/run/secrets/prometheus_password}",
+        "tlsCACert": "$__file{/run/secrets/prometheus_ca}",
+    }
+    assert set(grafana["secrets"]) == {"prometheus_password", "prometheus_ca"}
+    assert not any("PASSWORD" in key and key != "GF_SECURITY_ADMIN_PASSWORD" for key in grafana["environment"])
     providers = load_yaml(PROVIDER_FILE.read_text())["providers"]
     assert providers[0]["type"] == "file"
     compose = (ROOT / "docker-compose.yml").read_text()

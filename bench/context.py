@@ -51,6 +51,7 @@ class Plan:
     mem_steady_s: float
     mem_outage_s: float
     mem_after_s: float
+    churn_s: float = 600.0  # label churn: the documented run is ten minutes
     push_interval_s: float | None = None  # None: the client's default (1 s)
     sched_variants: tuple[str, ...] = ("realtime",)  # also run cpu-pyjoules with SAMPLER_REALTIME at the top rate
     share_prometheus: bool = False  # one Prometheus for every section (saves start-ups in the smoke run)
@@ -93,6 +94,7 @@ PLANS = {
         mem_outage_s=60,
         mem_after_s=10,
         transport_requests=100,
+        churn_s=120,
     ),
     "smoke": dataclasses.replace(
         FULL,
@@ -111,6 +113,7 @@ PLANS = {
         mem_steady_s=1.0,
         mem_outage_s=1.0,
         mem_after_s=0.5,
+        churn_s=5.0,
         push_interval_s=0.25,
         share_prometheus=True,
         sched_variants=(),

@@ -28,7 +28,7 @@ from typing import Any
 from bench import REPO
 from bench.header import measured_line, run_facts
 from testkit.prometheus import PrometheusServer, find_prometheus
-from tests.reliability import bad_input, scenarios, transport_scenarios
+from tests.reliability import answers, bad_input, neighbours, scenarios, transport_scenarios
 from tests.reliability.scenarios import Result
 
 DOC = REPO / "docs" / "RELIABILITY.md"
@@ -54,6 +54,25 @@ SCENARIOS: list[tuple[str, Callable[..., Result], dict[str, Any]]] = [
     ("hostile_endless_chunked", transport_scenarios.hostile_answers, {"kind": "endless_chunked"}),
     ("redirect_307_same", transport_scenarios.redirected, {"code": 307, "same_origin": True}),
     ("redirect_301_other", transport_scenarios.redirected, {"code": 301, "same_origin": False}),
+    # What the client does with each answer, and hostile local inputs: one row per scenario, named after it.
+    *(
+        (scenario.__name__, scenario, {})
+        for scenario in (
+            answers.samples_out_of_window,
+            answers.refused_sample_split,
+            answers.too_large_413,
+            answers.conflict_409,
+            answers.credentials_refused,
+            answers.credentials_fixed_on_the_server,
+            answers.refused_for_good,
+            answers.never_answered,
+            neighbours.health_flood,
+            neighbours.hostile_spool_entries,
+            neighbours.shared_spool_dir,
+            neighbours.second_sigterm,
+        )
+    ),
+    ("second_sigterm_no_spool", neighbours.second_sigterm, {"spool": False}),
 ]
 
 SUMMARY_KEYS = ("produced", "stored", "lost", "duplicated", "recover_s", "error")
@@ -283,8 +302,16 @@ def _scenarios_body(scen: dict[str, Any]) -> list[str]:
         "- *SIGKILL with the spool*: the samples not yet handed to the sender (grouped since the last",
         "  push, plus the tick in transit); everything handed over survives in SPOOL_DIR. The row",
         "  without a spool shows what the spool saves.",
-        "- *400 among good ones*: exactly the samples of the refused request (the proxy decodes the",
-        "  request it refused); the client drops it as `rejected` and every later sample arrives.",
+        "- *400 among good ones* and *413*, *409*: nothing; the client sends the refused request's halves",
+        "  (and theirs, when refused again), which the proxy lets through.",
+        "- *every request refused for good (422)*: exactly the samples of the refused requests (the proxy",
+        "  decodes what it refused); the client drops them as `rejected`, says so in ERROR lines with counts,",
+        "  and every later sample arrives.",
+        "- *second SIGTERM without a spool*: exactly the samples the client's last line says it dropped",
+        "  (the backlog held in memory while the receiver was down); with the spool, nothing.",
+        "- *out of window*, *refused sample*: the two-day-old and ten-years-ahead samples are in a series",
+        "  of their own, not counted as produced; the details show them dropped (`too_old`,",
+        "  `too_far_ahead`, `rejected`) and never stored.",
         "- *clock steps back*: samples stamped at or before the last one accepted for their series",
         "  are dropped by the ordering guard and counted (`out_of_order`), so Prometheus never refuses",
         "  a whole request; the stored series stay strictly ordered.",

@@ -4,9 +4,9 @@
     .venv/bin/python -m bench.run --quick            # every section, shortened (a few minutes)
     .venv/bin/python -m bench.run --sections encoder,cpu --quick --output /tmp/b.md
 
-Sections: encoder, cpu, threads, schedule, fleet, memory, export, transport (in that order). Needs the packages
-and testkit installed in .venv (./run-tests.sh does it) and a Prometheus binary (PATH or $PROMETHEUS_BIN).
-Everything runs on 127.0.0.1; every process started is stopped by PID.
+Sections: encoder, cpu, threads, schedule, fleet, memory, churn, export, transport (in that order). Needs the
+packages and testkit installed in .venv (./run-tests.sh does it) and a Prometheus binary (PATH or
+$PROMETHEUS_BIN). Everything runs on 127.0.0.1; every process started is stopped by PID.
 Only a run of all sections writes docs/BENCHMARKS.md by default; a partial run prints its tables (and writes
 the file given with --output).
 """
@@ -27,7 +27,7 @@ from bench import REPO, report
 from bench.context import PLANS, Context, prometheus_binary
 from bench.header import run_facts
 
-SECTIONS = ("encoder", "cpu", "threads", "schedule", "fleet", "memory", "export", "transport")
+SECTIONS = ("encoder", "cpu", "threads", "schedule", "fleet", "memory", "churn", "export", "transport")
 DEFAULT_OUTPUT = REPO / "docs" / "BENCHMARKS.md"
 
 

@@ -105,7 +105,10 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         name = signal.Signals(signum).name
         signals_seen.append(name)
         if len(signals_seen) > 1:
-            log.error("second %s: exiting at once without flushing", name)
+            # Quit at once, but say what it costs (with a spool, what can be kept is kept on disk).
+            log.error("%s", pipeline.abort(f"second {name}"))
+            log.info("stopped: %s", pipeline.summary())
+            logging.shutdown()
             os._exit(1)
         pipeline.request_stop(name)
 
@@ -114,9 +117,8 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
 
     try:
         status = pipeline.run()
-    except UserError as exc:
-        pipeline.request_stop("start-up failed")
-        pipeline.shutdown()
+    except UserError as exc:  # e.g. the spool directory is held by another client: nothing was started
+        pipeline.close()
         print(exc, file=sys.stderr)
         return exc.exit_status
     log.info("stopped: %s", pipeline.summary())

@@ -254,6 +254,15 @@ class Config:
     max_request_bytes: int = setting(
         "MAX_REQUEST_BYTES", Bytes(minimum=4096), 4 * 1024**2, "larger batches are split (uncompressed protobuf size)"
     )
+    max_sample_age_s: float = setting(
+        "MAX_SAMPLE_AGE_S", Number(minimum=0, maximum=365 * 86400), 3600.0, "older samples are dropped; `0`: no bound"
+    )
+    max_sample_ahead_s: float = setting(
+        "MAX_SAMPLE_AHEAD_S", Number(minimum=1, maximum=86400), 60.0, "samples further ahead of the clock are dropped"
+    )
+    max_series: int = setting(
+        "MAX_SERIES", WholeNumber(minimum=100, maximum=10**7), 10_000, "per-series state kept (twice this at most)"
+    )
     retry_base_s: float = setting("RETRY_BASE_S", Number(above=0, maximum=3600), 0.5, "first backoff delay")
     retry_max_s: float = setting(
         "RETRY_MAX_S",

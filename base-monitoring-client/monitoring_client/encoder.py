@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import snappy
 
 from monitoring_client import remote_pb2
+from monitoring_client.bounded import Generations
 from monitoring_client.records import SeriesKey
 
 # Upper bound of one encoded Sample inside a TimeSeries: field tag (1) + length (1) + double (1 + 8)
@@ -135,6 +136,9 @@ class Payload:
     attempts: int = 0
     # True once an attempt failed in a way that leaves open whether the receiver stored it (no answer).
     maybe_stored: bool = False
+    # Timestamp of its oldest sample (0: unknown), so that a request too old for the receiver is noticed
+    # without decoding it.
+    oldest_ms: int = 0
 
     @property
     def nbytes(self) -> int:
@@ -160,13 +164,15 @@ class Encoder:
         max_bytes: int = 4 * 1024 * 1024,
         *,
         compress: Callable[[bytes], bytes] = snappy.compress,
+        max_series: int = 10_000,
     ) -> None:
         if max_samples < 1 or max_bytes < 1:
             raise ValueError("max_samples and max_bytes must be positive")
         self.max_samples = max_samples
         self.max_bytes = max_bytes
         self._compress = compress
-        self._label_cache: dict[SeriesKey, tuple[bytes, int]] = {}
+        # Bounded like every per-series memory of the client (label churn must not grow it forever).
+        self._label_cache: Generations[SeriesKey, tuple[bytes, int]] = Generations(max_series)
 
     def encode(self, groups: Groups, self_groups: Groups | None = None) -> list[Payload]:
         """All samples of ``groups`` (then ``self_groups``) as a list of payloads, in order."""
@@ -177,11 +183,13 @@ class Encoder:
 
     def _labels(self, key: SeriesKey) -> tuple[bytes, int]:
         """The series' encoded labels and the size bound its framing is checked against (both cached)."""
-        got = self._label_cache.get(key)
+        cache = self._label_cache
+        got = cache.current.get(key)
         if got is None:
-            if len(self._label_cache) > 50_000:
-                self._label_cache.clear()
-            got = self._label_cache[key] = (encode_labels(key), SERIES_OVERHEAD_MAX + labels_size(key))
+            got = cache.recall(key)
+            if got is None:
+                got = (encode_labels(key), SERIES_OVERHEAD_MAX + labels_size(key))
+                cache.put(key, got)
         return got
 
     def _encode_items(self, items: Sequence[tuple[SeriesKey, SeriesSamples, bool]]) -> list[Payload]:
@@ -189,9 +197,10 @@ class Encoder:
         parts: list[bytes] = []
         n_samples = n_self = n_series = 0
         est_bytes = 0
+        oldest = 0
 
         def finish() -> None:
-            nonlocal parts, n_samples, n_self, n_series, est_bytes
+            nonlocal parts, n_samples, n_self, n_series, est_bytes, oldest
             raw = b"".join(parts)
             payloads.append(
                 Payload(
@@ -200,11 +209,13 @@ class Encoder:
                     self_samples=n_self,
                     series=n_series,
                     uncompressed_bytes=len(raw),
+                    oldest_ms=oldest,
                 )
             )
             parts = []
             n_samples = n_self = n_series = 0
             est_bytes = 0
+            oldest = 0
 
         for key, samples, is_self in items:
             labels, overhead = self._labels(key)
@@ -220,6 +231,8 @@ class Encoder:
                         continue
                     take = 1  # labels alone exceed the bound: send this series one sample at a time
                 stop = start + take
+                if not oldest or timestamps[start] < oldest:  # a series' timestamps increase
+                    oldest = timestamps[start]
                 if start == 0 and stop == end:
                     body = labels + encode_samples(timestamps, values)
                 else:

@@ -3,27 +3,41 @@
 "Healthy" means the client is doing its job: pushes succeed, or fail in a way that is being retried
 within the buffer's budget. It is unhealthy when data is being lost or cannot be delivered at all:
 a pipeline thread has died, the implementation reported a problem (``impl_health``: part of what it
-measures is gone), the buffer overflowed (oldest data dropped) within the last ``overflow_grace_s``, or
-the receiver refused the last ``max_rejections`` requests in a row (a wrong URL, an authentication
-problem). A container healthcheck can then flag or restart it.
+measures is gone), the buffer overflowed (oldest data dropped) within the last ``overflow_grace_s``, the
+receiver refused the last ``max_rejections`` requests in a row (a wrong URL), refuses the client's
+credentials (kept and retried until they are fixed), or the sender makes no progress: one request (or the
+work on one) has lasted longer than ``stuck_after_s``, or the last ``max_rejections`` requests reached the
+receiver and got no complete answer within REQUEST_TIMEOUT_S (a receiver that hangs or trickles its
+answer). A container healthcheck can then flag or restart it.
 
 The server binds HEALTH_HOST (default 127.0.0.1: reachable by a healthcheck run inside the container,
 not from other machines); set HEALTH_HOST=0.0.0.0 to let Prometheus or another container scrape /metrics.
+It holds at most ``MAX_CONNECTIONS`` connections (a new one closes the oldest idle one) and gives a
+client ``IDLE_TIMEOUT_S`` between two reads, so a flood of connections that never send a request can
+neither exhaust the file descriptors the pipeline needs (spool files, the receiver's connection) nor keep a
+healthcheck from being answered.
 """
 
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from monitoring_client.impl_health import IMPLEMENTATION_HEALTH, ImplementationHealth
 
 log = logging.getLogger(__name__)
+
+# Connections the health endpoint holds at once; a new one beyond that closes the oldest.
+MAX_CONNECTIONS = 16
+# Seconds a connection may stay silent (before its request is complete, or while it is read).
+IDLE_TIMEOUT_S = 2.0
 
 
 class HealthState:
@@ -34,6 +48,7 @@ class HealthState:
         *,
         overflow_grace_s: float = 60.0,
         max_rejections: int = 3,
+        stuck_after_s: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
         implementation: ImplementationHealth = IMPLEMENTATION_HEALTH,
     ) -> None:
@@ -41,6 +56,10 @@ class HealthState:
         self._implementation = implementation
         self._grace = overflow_grace_s
         self._max_rejections = max_rejections
+        self._stuck_after = stuck_after_s
+        self._busy_since: float | None = None
+        self._unanswered = 0
+        self._credentials_refused: str | None = None
         self._lock = threading.Lock()
         self._started = clock()
         self._last_success: float | None = None
@@ -55,17 +74,38 @@ class HealthState:
             self._last_success = self._clock()
             self._failing_since = None
             self._rejections = 0
+            self._unanswered = 0
+            self._credentials_refused = None
 
-    def retrying(self, error: str) -> None:
+    def retrying(self, error: str, *, unanswered: bool = False) -> None:
+        """A failed attempt that will be retried; ``unanswered``: the request reached the receiver and no
+        complete answer came within the timeout."""
         with self._lock:
             if self._failing_since is None:
                 self._failing_since = self._clock()
             self._last_error = error
+            self._unanswered = self._unanswered + 1 if unanswered else 0
 
     def rejected(self, error: str) -> None:
         with self._lock:
             self._rejections += 1
+            self._unanswered = 0
             self._last_error = error
+
+    def credentials_refused(self, error: str) -> None:
+        """The receiver refuses the client's credentials (401/403): unhealthy until a request is accepted."""
+        with self._lock:
+            self._credentials_refused = error
+            self._unanswered = 0
+
+    def sender_busy(self) -> None:
+        """The sender starts working on one payload (a request, a split)."""
+        with self._lock:
+            self._busy_since = self._clock()
+
+    def sender_idle(self) -> None:
+        with self._lock:
+            self._busy_since = None
 
     def overflow(self) -> None:
         with self._lock:
@@ -89,6 +129,18 @@ class HealthState:
                     f"buffer full {now - self._last_overflow:.0f}s ago: oldest data dropped;"
                     f" last error: {self._last_error or 'none'}"
                 )
+            if self._busy_since is not None and now - self._busy_since > self._stuck_after:
+                return False, (
+                    f"sender stuck: one request has been in progress for {now - self._busy_since:.0f}s;"
+                    f" last error: {self._last_error or 'none'}"
+                )
+            if self._credentials_refused is not None:
+                return False, f"receiver refuses the client's credentials (requests kept): {self._credentials_refused}"
+            if self._unanswered >= self._max_rejections:
+                return False, (
+                    f"no progress: the last {self._unanswered} requests got no complete answer in time:"
+                    f" {self._last_error}"
+                )
             if self._rejections >= self._max_rejections:
                 return False, f"receiver refused the last {self._rejections} requests: {self._last_error}"
             if self._failing_since is not None:
@@ -98,13 +150,70 @@ class HealthState:
             return True, f"last push accepted {now - self._last_success:.1f}s ago"
 
 
+class _BoundedServer(ThreadingHTTPServer):
+    """A threaded HTTP server that holds at most ``max_connections`` connections: a new one beyond that
+    shuts down the oldest that has not sent its request yet (or the oldest of all), whose thread then ends
+    and closes it. A healthcheck, which sends its request at once, is answered even during a flood."""
+
+    daemon_threads = True
+    request_queue_size = 64  # a burst waits in the kernel's queue, not in file descriptors of ours
+
+    def __init__(self, address: tuple[str, int], handler: Any, max_connections: int) -> None:
+        self.max_connections = max_connections
+        self._open: dict[socket.socket, bool] = {}  # connection -> its request arrived; oldest first
+        self._open_lock = threading.Lock()
+        super().__init__(address, handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._open_lock:
+            while len(self._open) >= self.max_connections:
+                victim = next((conn for conn, busy in self._open.items() if not busy), next(iter(self._open)))
+                del self._open[victim]
+                try:
+                    victim.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+            self._open[request] = False
+        super().process_request(request, client_address)
+
+    def request_arrived(self, request: Any) -> None:
+        """The connection sent a whole request line: it is answered, not evicted, while others are idle."""
+        with self._open_lock:
+            if request in self._open:
+                self._open[request] = True
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._open_lock:
+            self._open.pop(request, None)
+        super().shutdown_request(request)
+
+    def open_connections(self, *, answering: bool = False) -> int:
+        with self._open_lock:
+            return sum(1 for busy in self._open.values() if busy) if answering else len(self._open)
+
+
 class HealthServer:
     """A tiny threaded HTTP server in a daemon thread; ``stop()`` closes the socket."""
 
-    def __init__(self, host: str, port: int, state: HealthState, registry: CollectorRegistry) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        state: HealthState,
+        registry: CollectorRegistry,
+        *,
+        max_connections: int = MAX_CONNECTIONS,
+        idle_timeout_s: float = IDLE_TIMEOUT_S,
+    ) -> None:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
+            timeout = idle_timeout_s  # applied to the socket: a silent client is let go
+
+            def parse_request(self) -> bool:
+                outer._server.request_arrived(self.request)
+                return super().parse_request()
+
             def do_GET(self) -> None:
                 path = self.path.split("?", 1)[0]
                 if path == "/healthz":
@@ -127,8 +236,7 @@ class HealthServer:
 
         self.state = state
         self.registry = registry
-        self._server = ThreadingHTTPServer((host, port), Handler)
-        self._server.daemon_threads = True
+        self._server = _BoundedServer((host, port), Handler, max_connections)
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, name="health", daemon=True
         )
@@ -136,6 +244,11 @@ class HealthServer:
     @property
     def port(self) -> int:
         return int(self._server.server_address[1])
+
+    def open_connections(self, *, answering: bool = False) -> int:
+        """Connections held right now (at most ``max_connections``); ``answering``: only those whose request
+        arrived."""
+        return self._server.open_connections(answering=answering)
 
     def start(self) -> None:
         self._thread.start()

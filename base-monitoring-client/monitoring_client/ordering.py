@@ -3,29 +3,45 @@
 Prometheus rejects a whole remote-write request (HTTP 400) when a single sample in it is out of order or
 a duplicate with a different value, so one late sample would cost every good sample batched with it. The
 guard drops such samples before they are encoded, where they can be counted precisely.
+
+It remembers at most ``2 * max_series`` series (``bounded.Generations``): the least recently seen are
+forgotten, so an implementation whose label values keep changing cannot grow memory without end. A
+forgotten series that comes back with an old sample is not caught here; the receiver then refuses it, and
+the sender drops just that sample (it splits the refused request).
 """
 
 from __future__ import annotations
 
+from monitoring_client.bounded import Generations
 from monitoring_client.records import SeriesKey
+
+DEFAULT_MAX_SERIES = 10_000
 
 
 class OrderingGuard:
-    """Remembers the newest accepted timestamp of every series; ``accept`` is O(1)."""
+    """Remembers the newest accepted timestamp of recent series; ``accept`` is O(1)."""
 
-    def __init__(self) -> None:
-        self._last: dict[SeriesKey, int] = {}
+    def __init__(self, max_series: int = DEFAULT_MAX_SERIES) -> None:
+        self._last: Generations[SeriesKey, int] = Generations(max_series)
 
     def accept(self, key: SeriesKey, timestamp_ms: int) -> bool:
         """True (and remember the timestamp) if it is strictly after the series' last accepted one."""
-        last = self._last.get(key)
+        memory = self._last
+        current = memory.current
+        last = current.get(key)
+        if last is not None:  # the common case: a series seen recently
+            if timestamp_ms <= last:
+                return False
+            current[key] = timestamp_ms
+            return True
+        last = memory.recall(key)
         if last is not None and timestamp_ms <= last:
             return False
-        self._last[key] = timestamp_ms
+        memory.put(key, timestamp_ms)
         return True
 
     def last(self, key: SeriesKey) -> int | None:
-        """The newest accepted timestamp of ``key``, or None if the series has not been seen."""
+        """The newest accepted timestamp of ``key``, or None if the series is not remembered."""
         return self._last.get(key)
 
     def __len__(self) -> int:

@@ -11,6 +11,10 @@ stop the collector; once it has returned, stop the processor (which drains its i
 contract); then the batcher drains the processed queue and encodes the rest; then the sender sends what
 is buffered. All of it within SHUTDOWN_TIMEOUT_S (default 8 s, under Docker's 10 s stop timeout); what
 could not be sent by then is counted as dropped (reason shutdown_timeout) and logged.
+
+A second stop request quits at once (``abort``): what is grouped or queued is encoded into the store first
+when there is a spool (so it stays on disk for the next start), and the log says how many samples the
+exit costs (counted ``aborted``).
 """
 
 from __future__ import annotations
@@ -32,13 +36,24 @@ from monitoring_client.health import HealthServer, HealthState
 from monitoring_client.impl_loader import service_name
 from monitoring_client.ordering import OrderingGuard
 from monitoring_client.ratelimited_log import RateLimitedLog
-from monitoring_client.records import BUFFER_FULL, EXPIRED, OUT_OF_ORDER, SHUTDOWN_TIMEOUT, RecordNormalizer, SeriesKey
+from monitoring_client.records import (
+    ABORTED,
+    BUFFER_FULL,
+    EXPIRED,
+    OUT_OF_ORDER,
+    REJECTED,
+    SHUTDOWN_TIMEOUT,
+    RecordNormalizer,
+    SeriesKey,
+    series_text,
+)
 from monitoring_client.redaction import redact_url
 from monitoring_client.retry_policy import Backoff
 from monitoring_client.self_metrics import SelfMetrics
 from monitoring_client.send_buffer import DropListener, MemoryStore, PayloadStore
 from monitoring_client.sender import Sender
 from monitoring_client.spool import Spool, SpoolCollector, SpoolStore
+from monitoring_client.spool_files import max_file_bytes
 from monitoring_client.transport_setup import build_transport
 
 if TYPE_CHECKING:
@@ -71,6 +86,12 @@ IDLE_WAKE_S = 5.0
 
 # Part of SHUTDOWN_TIMEOUT_S kept for sending: the implementation's threads may use the rest to return.
 SEND_RESERVE_FRACTION = 0.5
+# How often the accepted window of timestamps (MAX_SAMPLE_AGE_S, MAX_SAMPLE_AHEAD_S) follows the clock.
+WINDOW_UPDATE_S = 1.0
+# Longest wait of a second stop request for the batcher to let go of what it holds.
+ABORT_WAIT_S = 1.0
+# At most one ERROR line per this many seconds about requests the receiver refused (the first at once).
+REFUSAL_LOG_INTERVAL_S = 30.0
 
 
 def build_store(config: Config, on_drop: DropListener, registry: CollectorRegistry | None = None) -> PayloadStore:
@@ -81,7 +102,12 @@ def build_store(config: Config, on_drop: DropListener, registry: CollectorRegist
     """
     if config.spool_dir is None:
         return MemoryStore(config.max_retry_batches, config.max_buffer_bytes, on_drop=on_drop)
-    spool = Spool(config.spool_dir, max_bytes=config.spool_max_bytes, max_age_s=config.spool_max_age_s)
+    spool = Spool(
+        config.spool_dir,
+        max_bytes=config.spool_max_bytes,
+        max_age_s=config.spool_max_age_s,
+        max_file_bytes=max_file_bytes(config.max_request_bytes),
+    )
     store = SpoolStore(
         spool,
         max_memory_payloads=config.max_retry_batches,
@@ -127,14 +153,19 @@ class Pipeline:
         self.fatal_message: str | None = None
         self.stop_reason = ""
 
-        self.health = HealthState()
+        # A request (or the work on one) lasting much longer than the request timeout means a stuck sender.
+        self.health = HealthState(stuck_after_s=max(30.0, 3 * config.request_timeout_s))
         self.store = build_store(config, self._payload_dropped, self.metrics.registry)
         self.metrics.buffered_payloads.set_function(lambda: len(self.store))
         self.metrics.buffered_bytes.set_function(lambda: self.store.nbytes)
         self._drops = RateLimitedLog(log, 10.0)
-        self.normalizer = RecordNormalizer(self.external_labels, self._record_dropped)
-        self.guard = OrderingGuard()
-        self.encoder = Encoder(config.max_samples_per_request, config.max_request_bytes)
+        self._refusals = RateLimitedLog(log, REFUSAL_LOG_INTERVAL_S, level=logging.ERROR)
+        self.normalizer = RecordNormalizer(
+            self.external_labels, self._record_dropped, max_cached_series=config.max_series
+        )
+        self._window_due = 0.0
+        self.guard = OrderingGuard(config.max_series)
+        self.encoder = Encoder(config.max_samples_per_request, config.max_request_bytes, max_series=config.max_series)
         self.sender = Sender(
             config.remote_write_url,
             self.store,
@@ -146,9 +177,13 @@ class Pipeline:
             transport=build_transport(config),
             clock=clock,
             wall_clock=wall_clock,
+            max_sample_age_s=config.max_sample_age_s,
         )
         self._groups: dict[SeriesKey, SeriesSamples] = {}
         self._pending = 0
+        # Held by the batcher while it ingests and encodes, so that a second stop request (``abort``) can
+        # take over what it holds.
+        self._batch_lock = threading.Lock()
         self._last_self_ts = 0
         self._self_keys: dict[tuple[str, tuple[tuple[str, str], ...]], SeriesKey | None] = {}
         self._threads: dict[str, threading.Thread] = {}
@@ -161,11 +196,16 @@ class Pipeline:
 
     def _payload_dropped(self, reason: str, payload: Payload, detail: str) -> None:
         """The store's drop listener: a payload let go (a bound, a refusal, an unreadable file) is counted
-        like any other drop."""
+        like any other drop; refusals by the receiver are errors (someone has to look), logged as such."""
         if reason in (BUFFER_FULL, EXPIRED):
             self.health.overflow()
         age = self._clock() - payload.created
-        self._record_dropped(reason, f"{detail} ({payload.samples} samples, {age:.0f}s old)", payload.samples)
+        text = f"{detail} ({payload.samples} samples, {age:.0f}s old)"
+        if reason != REJECTED:
+            self._record_dropped(reason, text, payload.samples)
+            return
+        self.metrics.dropped(reason, payload.samples)
+        self._refusals.report("requests refused by the receiver", text, samples=payload.samples)
 
     # -- control -----------------------------------------------------------------------------------------
     def request_stop(self, reason: str = "stop requested") -> None:
@@ -288,8 +328,58 @@ class Pipeline:
                 cfg.shutdown_timeout_s,
             )
         self._drops.flush()
+        self._refusals.flush()
         if self.health_server is not None:
             self.health_server.stop()
+
+    def close(self) -> None:
+        """After a start that failed before any thread ran: let go of the store (its files stay) and the port."""
+        self.store.drain()
+        if self.health_server is not None:
+            self.health_server.stop()
+
+    def abort(self, why: str) -> str:
+        """A second stop request: stop at once. With a spool, what is still grouped or queued for the
+        batcher is encoded into it first (it stays on disk for the next start). Counts what the exit loses
+        (``aborted``) and returns the line that says so."""
+        spooled = isinstance(self.store, SpoolStore) and self.store.spool.disk_ok
+        held = self._batch_lock.acquire(timeout=ABORT_WAIT_S)
+        try:
+            if held and spooled:  # the batcher is locked out: take over what waits for it
+                self._take_processed(None)
+                self.flush()
+            grouped = self._pending
+            queued = self._queued_records()
+            kept = (
+                (self.store.disk_payloads(), self.store.disk_samples()) if isinstance(self.store, SpoolStore) else None
+            )
+            lost_payloads = self.store.drain()
+        finally:
+            if held:
+                self._batch_lock.release()
+        in_memory = sum(p.samples for p in lost_payloads)
+        lost = in_memory + grouped + queued
+        self.metrics.dropped(ABORTED, lost)
+        raw = self.raw_queue.qsize()
+        line = (
+            f"{why}: exiting at once without sending; {lost} samples dropped ({in_memory} buffered in memory,"
+            f" {grouped} not yet encoded, {queued} queued for the batcher)"
+            + (f", and {raw} readings the implementation had not processed" if raw else "")
+        )
+        if isinstance(self.store, SpoolStore) and kept is not None:
+            line += (
+                f"; {kept[1]} samples ({kept[0]} requests) stay in the spool {self.store.spool.directory} and are"
+                " sent after the next start"
+            )
+        self._drops.flush()
+        self._refusals.flush()
+        return line
+
+    def _queued_records(self) -> int:
+        """Records waiting in the processed queue (an item is one record or a list of them)."""
+        with self.proc_queue.mutex:
+            items = list(self.proc_queue.queue)
+        return sum(len(i) if isinstance(i, (list, tuple)) else 1 for i in items)
 
     def _join(self, name: str, until: float) -> None:
         thread = self._threads.get(name)
@@ -312,17 +402,18 @@ class Pipeline:
             if not stopping:
                 wake.wait(max(next_flush - self._clock(), 0.0))
                 wake.clear()
-            taken = self._take_processed(0.05 if stopping else None)
-            if stopping and not taken:
-                self.flush(with_self_metrics=cfg.self_metrics_interval_s > 0)
-                return
-            now = self._clock()
-            if now >= next_flush or self._pending >= cfg.max_samples_per_request * 10:
-                want_self = cfg.self_metrics_interval_s > 0 and now >= next_self
-                if want_self:
-                    next_self = now + cfg.self_metrics_interval_s
-                self.flush(with_self_metrics=want_self)
-                next_flush = max(next_flush + cfg.push_interval_s, now)
+            with self._batch_lock:  # what it holds stays consistent for a second stop request (abort)
+                taken = self._take_processed(0.05 if stopping else None)
+                if stopping and not taken:
+                    self.flush(with_self_metrics=cfg.self_metrics_interval_s > 0)
+                    return
+                now = self._clock()
+                if now >= next_flush or self._pending >= cfg.max_samples_per_request * 10:
+                    want_self = cfg.self_metrics_interval_s > 0 and now >= next_self
+                    if want_self:
+                        next_self = now + cfg.self_metrics_interval_s
+                    self.flush(with_self_metrics=want_self)
+                    next_flush = max(next_flush + cfg.push_interval_s, now)
 
     def _take_processed(self, timeout: float | None) -> int:
         """Ingest everything on the processed queue (waiting up to ``timeout`` for a first item when given);
@@ -346,6 +437,9 @@ class Pipeline:
     def ingest(self, item: object) -> None:
         """Validate, order-check and group one queue item (a record or a list of records)."""
         records = item if isinstance(item, (list, tuple)) else (item,)  # counted as received when queued
+        now = self._wall()
+        if now >= self._window_due:
+            self._follow_clock(now)
         normalize = self.normalizer.normalize
         accept = self.guard.accept
         groups = self._groups
@@ -357,7 +451,7 @@ class Pipeline:
             if not accept(key, ts):
                 self._record_dropped(
                     OUT_OF_ORDER,
-                    f"timestamp_ms={ts} is not after {self.guard.last(key)} already sent for {_series_text(key)}",
+                    f"timestamp_ms={ts} is not after {self.guard.last(key)} already sent for {series_text(key)}",
                 )
                 continue
             samples = groups.get(key)
@@ -366,6 +460,19 @@ class Pipeline:
             samples.timestamps.append(ts)
             samples.values.append(value)
             self._pending += 1
+
+    def _follow_clock(self, now: float) -> None:
+        """Move the window of accepted timestamps with the clock (once per WINDOW_UPDATE_S, not per record)."""
+        cfg = self.config
+        now_ms = int(now * 1000)
+        oldest = now_ms - int(cfg.max_sample_age_s * 1000) if cfg.max_sample_age_s else 0
+        self.normalizer.set_window(
+            oldest,
+            now_ms + int(cfg.max_sample_ahead_s * 1000),
+            f"MAX_SAMPLE_AGE_S={cfg.max_sample_age_s:g} (the receiver would refuse it)",
+            f"MAX_SAMPLE_AHEAD_S={cfg.max_sample_ahead_s:g}",
+        )
+        self._window_due = now + WINDOW_UPDATE_S
 
     def _self_metric_groups(self) -> dict[SeriesKey, SeriesSamples]:
         ts = max(int(self._wall() * 1000), self._last_self_ts + 1)
@@ -404,9 +511,3 @@ class Pipeline:
             f" sent={int(m.value('monitoring_client_samples_sent_total'))}"
             f" dropped={sum(dropped.values())} ({dropped_text})"
         )
-
-
-def _series_text(key: SeriesKey) -> str:
-    labels = dict(key)
-    name = labels.pop("__name__", "")
-    return name + "{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}"

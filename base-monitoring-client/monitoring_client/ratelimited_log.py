@@ -19,6 +19,7 @@ class _KeyState:
     last_logged: float
     suppressed: int
     latest: str
+    samples: int = 0
 
 
 class RateLimitedLog:
@@ -40,8 +41,9 @@ class RateLimitedLog:
         self._state: dict[str, _KeyState] = {}
         self._totals: dict[str, int] = {}
 
-    def report(self, key: str, message: str, count: int = 1) -> None:
-        """Record ``count`` events of kind ``key``; ``message`` describes the latest one."""
+    def report(self, key: str, message: str, count: int = 1, *, samples: int = 0) -> None:
+        """Record ``count`` events of kind ``key``; ``message`` describes the latest one. ``samples``: how
+        many samples the events concern, summed in the summaries (for events such as refused requests)."""
         now = self._clock()
         with self._lock:
             self._totals[key] = self._totals.get(key, 0) + count
@@ -51,6 +53,7 @@ class RateLimitedLog:
                 line = message
             else:
                 state.suppressed += count
+                state.samples += samples
                 state.latest = message
                 if now - state.last_logged < self._interval:
                     return
@@ -72,6 +75,8 @@ class RateLimitedLog:
 
     @staticmethod
     def _summary(key: str, state: _KeyState, now: float) -> str:
-        line = f"{state.suppressed} more {key} in the last {now - state.last_logged:.0f}s; latest: {state.latest}"
-        state.last_logged, state.suppressed = now, 0
+        samples = f" ({state.samples} samples)" if state.samples else ""
+        elapsed = now - state.last_logged
+        line = f"{state.suppressed} more {key}{samples} in the last {elapsed:.0f}s; latest: {state.latest}"
+        state.last_logged, state.suppressed, state.samples = now, 0, 0
         return line

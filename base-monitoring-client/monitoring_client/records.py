@@ -7,7 +7,14 @@ and rejects the whole request for some other mistakes, so letting a bad record t
 ones. The series key is the sorted tuple of label pairs (``__name__`` included, plus the external labels
 ``source`` and ``host`` when the record lacks them): the encoder writes it as-is and the ordering guard
 uses it as its dictionary key. Keys are cached per (metric, labels) so a steady stream of the same series
-costs one dictionary lookup per record instead of a validation and a sort.
+costs one dictionary lookup per record instead of a validation and a sort; the cache forgets the least
+recently seen series beyond its bound (``bounded.Generations``), so label churn cannot grow memory forever.
+
+Timestamps must be milliseconds (2000 to 2100: anything else is seconds or nanoseconds by mistake) and,
+once the pipeline sets a window (``set_window``, from MAX_SAMPLE_AGE_S and MAX_SAMPLE_AHEAD_S around the
+client's clock), within it: a sample stamped years ahead would move a Prometheus' storage window into the
+future and make it refuse every later request, and one older than the receiver accepts would make it
+refuse the whole request it is in.
 """
 
 from __future__ import annotations
@@ -17,6 +24,8 @@ import numbers
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
+
+from monitoring_client.bounded import Generations
 
 SeriesKey = tuple[tuple[str, str], ...]
 
@@ -34,6 +43,9 @@ REJECTED = "rejected"
 SHUTDOWN_TIMEOUT = "shutdown_timeout"
 EXPIRED = "expired"  # spooled longer than SPOOL_MAX_AGE_S
 CORRUPT = "corrupt"  # a spool file that could not be read back
+TOO_OLD = "too_old"  # older than MAX_SAMPLE_AGE_S: the receiver would refuse it
+TOO_FAR_AHEAD = "too_far_ahead"  # stamped more than MAX_SAMPLE_AHEAD_S after the client's clock
+ABORTED = "aborted"  # not sent because a second SIGTERM/SIGINT stopped the client at once
 DROP_REASONS = (
     NOT_A_DICT,
     MISSING_KEY,
@@ -42,10 +54,13 @@ DROP_REASONS = (
     BAD_LABEL_VALUE,
     BAD_VALUE,
     BAD_TIMESTAMP,
+    TOO_OLD,
+    TOO_FAR_AHEAD,
     OUT_OF_ORDER,
     BUFFER_FULL,
     REJECTED,
     SHUTDOWN_TIMEOUT,
+    ABORTED,
     EXPIRED,
     CORRUPT,
 )
@@ -70,12 +85,24 @@ class RecordNormalizer:
         external_labels: Mapping[str, str],
         on_drop: DropCallback,
         *,
-        max_cached_series: int = 50_000,
+        max_cached_series: int = 10_000,
     ) -> None:
         self._external = dict(external_labels)
         self._on_drop = on_drop
-        self._max_cached = max_cached_series
-        self._keys: dict[tuple[str, tuple[tuple[Any, Any], ...]], SeriesKey] = {}
+        self._keys: Generations[tuple[str, tuple[tuple[Any, Any], ...]], SeriesKey] = Generations(max_cached_series)
+        # Accepted timestamps: [_min_ms, _max_ms). The pipeline narrows it around its clock (set_window).
+        self._min_ms = MIN_TIMESTAMP_MS
+        self._max_ms = MAX_TIMESTAMP_MS
+        self._oldest_text = ""
+        self._ahead_text = ""
+
+    def set_window(self, min_ms: int, max_ms: int, oldest_text: str = "", ahead_text: str = "") -> None:
+        """Accept only timestamps in ``[min_ms, max_ms)`` from now on (never outside 2000 to 2100); the texts
+        name the settings for the drop messages."""
+        self._min_ms = max(min_ms, MIN_TIMESTAMP_MS)
+        self._max_ms = min(max_ms, MAX_TIMESTAMP_MS)
+        self._oldest_text = oldest_text
+        self._ahead_text = ahead_text
 
     def normalize(self, record: object) -> tuple[SeriesKey, int, float] | None:
         """The record as (series key, timestamp in ms, value), or None after reporting why it was dropped."""
@@ -116,17 +143,16 @@ class RecordNormalizer:
                     f"timestamp_ms must be an integer, got {_short(timestamp)} in {_short(record)}",
                 )
                 return None
-        if not MIN_TIMESTAMP_MS <= timestamp < MAX_TIMESTAMP_MS:
-            self._on_drop(
-                BAD_TIMESTAMP,
-                f"timestamp_ms={timestamp} is not milliseconds since 1970 between 2000 and 2100"
-                f" (seconds or nanoseconds?) in {_short(record)}",
-            )
+        if not self._min_ms <= timestamp < self._max_ms:
+            self._refuse_timestamp(timestamp, record)
             return None
 
+        keys = self._keys
         try:
             cache_key = (metric, tuple(labels.items()))
-            key = self._keys.get(cache_key)
+            key = keys.current.get(cache_key)
+            if key is None:
+                key = keys.recall(cache_key)
         except (AttributeError, TypeError):  # labels not a dict, or unhashable label values
             cache_key, key = None, None
         if key is None:
@@ -134,10 +160,27 @@ class RecordNormalizer:
             if key is None:
                 return None
             if cache_key is not None:
-                if len(self._keys) >= self._max_cached:
-                    self._keys.clear()  # a label-churning implementation must not grow memory forever
-                self._keys[cache_key] = key
+                keys.put(cache_key, key)
         return key, timestamp, value
+
+    def _refuse_timestamp(self, timestamp: int, record: object) -> None:
+        if not MIN_TIMESTAMP_MS <= timestamp < MAX_TIMESTAMP_MS:
+            self._on_drop(
+                BAD_TIMESTAMP,
+                f"timestamp_ms={timestamp} is not milliseconds since 1970 between 2000 and 2100"
+                f" (seconds or nanoseconds?) in {_short(record)}",
+            )
+        elif timestamp < self._min_ms:
+            self._on_drop(
+                TOO_OLD,
+                f"timestamp_ms={timestamp} is older than {self._oldest_text or self._min_ms} in {_short(record)}",
+            )
+        else:
+            self._on_drop(
+                TOO_FAR_AHEAD,
+                f"timestamp_ms={timestamp} is further ahead of the client's clock than"
+                f" {self._ahead_text or self._max_ms} in {_short(record)}",
+            )
 
     def series_key(self, metric: str, labels: Mapping[str, str]) -> SeriesKey | None:
         """The key for trusted input (self-metrics) through the same rules; None if invalid."""
@@ -172,6 +215,13 @@ class RecordNormalizer:
         for name, value in self._external.items():
             pairs.setdefault(name, value)
         return tuple(sorted(pairs.items()))
+
+
+def series_text(key: SeriesKey) -> str:
+    """A series as PromQL would write it: ``name{label="value",...}`` (for log lines)."""
+    labels = dict(key)
+    name = labels.pop("__name__", "")
+    return name + "{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}"
 
 
 def _encodable(text: str) -> bool:

@@ -1,9 +1,17 @@
 """What to do with a failed push, and how long to wait before trying again.
 
 Remote write 1.0: a 5xx or 429 answer, a refused connection or a timeout says "try again later" and the
-same request is retried; any other 4xx says the request itself is wrong, so retrying it can only block
-the data behind it: it is dropped (and counted). 2xx is success. A redirect the transport does not follow
-(all but a 307/308 to the same scheme, host and port) counts as "wrong request": fix REMOTE_WRITE_URL.
+same request is retried. 2xx is success. The other answers say something about the request:
+
+- 400 (and Thanos Receive's 409, its word for the same refusals) usually means *some* samples are refused
+  (out of order, out of bounds, too old) and the receiver refused the whole request for them; 413 means
+  the request is too large. Either way the request is split in halves and each half tried again, so
+  that only the offending samples are dropped (``SPLIT``).
+- 401 and 403 mean the credentials are wrong or lack a permission: a configuration problem, not bad
+  data. The request is kept and retried slowly until the credentials are fixed (``AUTH``).
+- Any other 4xx, and a redirect the transport does not follow (all but a 307/308 to the same scheme, host
+  and port): retrying or splitting cannot help, so the request is dropped (and counted): fix
+  REMOTE_WRITE_URL.
 
 Backoff is exponential with decorrelated jitter (each delay drawn uniformly between the base and three
 times the previous one, that upper end capped), so many clients that lost the same receiver do not return
@@ -21,7 +29,15 @@ from email.utils import parsedate_to_datetime
 class Verdict(enum.Enum):
     SUCCESS = "success"
     RETRY = "retry"
+    SPLIT = "split"
+    AUTH = "auth"
     DROP = "drop"
+
+
+# Answers that refuse part of a request (or its size): split it and send the halves.
+SPLIT_STATUSES = frozenset({400, 409, 413})
+# Answers that refuse the client's credentials: keep the request, retry slowly.
+AUTH_STATUSES = frozenset({401, 403})
 
 
 # A Retry-After longer than this is treated as this long: a misbehaving receiver must not be able to
@@ -35,6 +51,10 @@ def classify_status(status: int) -> Verdict:
         return Verdict.SUCCESS
     if status == 429 or 500 <= status < 600:
         return Verdict.RETRY
+    if status in SPLIT_STATUSES:
+        return Verdict.SPLIT
+    if status in AUTH_STATUSES:
+        return Verdict.AUTH
     return Verdict.DROP
 
 

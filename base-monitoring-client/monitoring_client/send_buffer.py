@@ -11,6 +11,8 @@ same rules:
   the dashboards current when an outage outlasts the budget.
 - Every payload the store lets go (evicted by a bound, refused by the receiver, unreadable) is reported
   through the one ``on_drop(reason, payload, detail)`` listener given to the store, outside its lock.
+- The payload in flight can be replaced by its parts (the halves of a request the receiver refused in
+  part, or the request without samples too old to send), which take its place at the head of the queue.
 
 Unsent data is kept encoded (a few bytes per sample after snappy), so a long outage costs little memory.
 A new store (another medium) subclasses ``QueuedStore`` and is chosen in ``pipeline.build_store``; the
@@ -21,7 +23,7 @@ from __future__ import annotations
 
 import collections
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 from monitoring_client.encoder import Payload
@@ -30,6 +32,8 @@ from monitoring_client.records import BUFFER_FULL, CORRUPT, SeriesKey
 # Listener for payloads a store let go: (reason, payload, detail). ``reason`` is a drop reason of
 # ``records`` (a label value of monitoring_client_samples_dropped_total); ``detail`` says why, for the log.
 DropListener = Callable[[str, Payload, str], None]
+# One report for the listener: (reason, payload, detail).
+Eviction = tuple[str, Payload, str]
 
 
 def ignore_drops(reason: str, payload: Payload, detail: str) -> None:
@@ -58,6 +62,10 @@ class PayloadStore(Protocol):
     def drop(self, payload: Payload, reason: str, detail: str) -> bool:
         """Forget ``payload`` and report it to the drop listener (the receiver refused it for good)."""
 
+    def replace(self, payload: Payload, parts: Sequence[Payload], dropped: Sequence[Eviction] = ()) -> bool:
+        """Put ``parts`` where ``payload`` (in flight) was, in this order, and report ``dropped`` (what was
+        taken out of it) to the drop listener. False if ``payload`` was no longer there."""
+
     def drain(self) -> list[Payload]:
         """At exit: empty the store and return what it cannot keep (lost unless sent), for the caller to
         account. What survives a restart stays where it is."""
@@ -71,9 +79,6 @@ class PayloadStore(Protocol):
     def nbytes(self) -> int: ...
 
 
-Eviction = tuple[str, Payload, str]
-
-
 class Unreadable(Exception):
     """A queued payload whose body cannot be had any more (a damaged file): it is dropped, with this reason."""
 
@@ -82,8 +87,9 @@ class QueuedStore:
     """The rules both stores share: order, the payload in flight, waiting, eviction, drop reports.
 
     Subclasses say where a payload lives through hooks: ``_prepare`` (before the lock is taken: slow
-    work such as a durable write; returns what is queued), then with the lock held ``_admit`` (it joins the
-    queue), ``_forget`` (it leaves, for whatever reason) and ``_load`` (it becomes the head: make its body
+    work such as a durable write; returns what is queued) and ``_prepare_part`` (the same for a part that
+    will replace the payload in flight), then with the lock held ``_admit`` (it joins the queue),
+    ``_forget`` (it leaves, for whatever reason) and ``_load`` (it becomes the head: make its body
     available, or raise ``Unreadable`` when it cannot be, which drops it as ``_unloadable_reason``).
     ``_evictions`` applies the bounds after every ``put``.
     """
@@ -99,6 +105,9 @@ class QueuedStore:
     # -- hooks ---------------------------------------------------------------------------------------------
     def _prepare(self, payload: Payload) -> Payload:
         return payload
+
+    def _prepare_part(self, parent: Payload, index: int, part: Payload) -> Payload:
+        return part
 
     def _admit(self, payload: Payload) -> None:
         pass
@@ -175,6 +184,27 @@ class QueuedStore:
         if not self.acknowledge(payload):
             return False
         self._report([(reason, payload, detail)])
+        return True
+
+    def replace(self, payload: Payload, parts: Sequence[Payload], dropped: Sequence[Eviction] = ()) -> bool:
+        with self._cond:
+            if not any(item is payload for item in self._items):
+                return False
+        # Parts are made durable before the payload they replace is forgotten (a crash keeps one or the other).
+        prepared = [self._prepare_part(payload, index, part) for index, part in enumerate(parts)]
+        with self._cond:
+            index = next((i for i, item in enumerate(self._items) if item is payload), None)
+            if index is None:  # drained meanwhile: the parts go too
+                for part in prepared:
+                    self._admit(part)
+                    self._forget(part)
+                return False
+            self._remove(payload)
+            for offset, part in enumerate(prepared):
+                self._admit(part)
+                self._items.insert(index + offset, part)
+            self._cond.notify_all()
+        self._report(list(dropped))
         return True
 
     def wake(self) -> None:

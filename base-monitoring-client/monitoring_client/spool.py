@@ -10,6 +10,10 @@ be written (full or read-only disk) stay in memory under the memory bounds (MAX_
 MAX_BUFFER_BYTES). The oldest go first, never the one in flight, reported through the drop listener like
 every other drop. At shutdown ``drain`` hands back only the memory-only payloads: the files stay for the
 next start.
+
+A replayed payload may have reached the receiver before the previous run could remove its file (killed
+between the answer and the removal), so it is marked ``maybe_stored``: the sender then counts a refusal as
+"already stored" as sent, exactly as for a retry whose first attempt got no answer.
 """
 
 from __future__ import annotations
@@ -19,10 +23,11 @@ import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING
 
+from monitoring_client import remote_pb2
 from monitoring_client.encoder import Payload, decode
 from monitoring_client.records import BUFFER_FULL, EXPIRED, SeriesKey
 from monitoring_client.send_buffer import DropListener, Eviction, QueuedStore, Unreadable, ignore_drops
-from monitoring_client.spool_files import CorruptFile, Spool, SpoolEntry, SpoolError
+from monitoring_client.spool_files import FOREIGN_SUFFIX, CorruptFile, ForeignFile, Spool, SpoolEntry, SpoolError
 
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
@@ -75,46 +80,51 @@ class SpoolStore(QueuedStore):
         with self._cond:
             for entry in entries:
                 age_s = max(0.0, (wall_ms - entry.created_ms) / 1000)
-                payload = Payload(b"", entry.samples, 0, 0, 0)
+                payload = Payload(b"", entry.samples, 0, 0, 0, maybe_stored=True)
                 payload.created -= age_s
                 self._entries[id(payload)] = entry
                 self._items.append(payload)
             dropped = self._evictions(None)
-            kept = [self._entries[id(p)] for p in self._items]
+            kept = list(self._items)
             self._cond.notify_all()
         self._report(dropped)
-        self.replayed_samples = sum(e.samples for e in kept)
+        self.replayed_samples = sum(p.samples for p in kept)
         if not kept:
             return {}
+        newest = self._read_replayed(kept)
         logger.info(
-            "spool: %d requests (%d samples) left by a previous run in %s are sent first",
+            "spool: %d requests (%d samples in %d series) left by a previous run in %s are sent first",
             len(kept),
             self.replayed_samples,
+            len(newest),
             self.spool.directory,
         )
-        return self._newest_timestamps(kept)
+        return newest
 
-    def _newest_timestamps(self, entries: list[SpoolEntry]) -> dict[SeriesKey, int]:
-        def bodies() -> Iterable[bytes]:
-            for entry in entries:
-                try:
-                    yield entry.load()
-                except (CorruptFile, OSError):
-                    continue  # take() reports it when its turn comes
-
-        try:
-            return newest_timestamps(bodies())
-        except Exception as exc:  # a payload we cannot decode must not stop the client
-            logger.warning(
-                "spool: could not read the series of the replayed requests (%s); the ordering guard starts empty", exc
-            )
-            return {}
+    def _read_replayed(self, payloads: list[Payload]) -> dict[SeriesKey, int]:
+        """Per series, the newest timestamp in the replayed payloads; fills in each payload's series count and
+        oldest timestamp (the file header only says how many samples it holds)."""
+        newest: dict[SeriesKey, int] = {}
+        for payload in payloads:
+            try:
+                request = decode(self._entries[id(payload)].load())
+            except Exception:  # noqa: BLE001 - unreadable or undecodable: take() reports it in its turn
+                continue
+            payload.series = len(request.timeseries)
+            payload.oldest_ms = _merge_newest(request, newest)
+        return newest
 
     # -- hooks of QueuedStore --------------------------------------------------------------------------------
     def _prepare(self, payload: Payload) -> Payload:
         """Write the payload to disk (outside the lock: fsync takes time). Returns a copy: the caller's
         payload is never changed; on disk, the body is read back when its turn comes."""
-        entry = self.spool.put(payload.body, payload.samples)
+        return self._keep(payload, self.spool.put(payload.body, payload.samples))
+
+    def _prepare_part(self, parent: Payload, index: int, part: Payload) -> Payload:
+        """Write a part of the payload in flight to its own file (named after the parent's, see spool_files)."""
+        return self._keep(part, self.spool.put_part(self._entries[id(parent)], index, part.body, part.samples))
+
+    def _keep(self, payload: Payload, entry: SpoolEntry) -> Payload:
         stored = dataclasses.replace(payload, body=b"" if entry.path is not None else payload.body)
         with self._cond:
             self._entries[id(stored)] = entry
@@ -139,6 +149,12 @@ class SpoolStore(QueuedStore):
             return
         try:
             payload.body = entry.load()
+        except ForeignFile as exc:
+            # Replaced behind the client's back (a link, a FIFO, a huge file): never read, set aside.
+            self.spool.foreign_files += 1
+            logger.warning("spool: %s is %s now; set aside unread", entry.path, exc.strerror)
+            self.spool.set_aside(entry, FOREIGN_SUFFIX)
+            raise Unreadable(f"spool file replaced by something else: {exc.strerror}") from None
         except (CorruptFile, OSError) as exc:
             self.corrupt_files += 1
             logger.warning("spool: cannot read %s back (%s); skipped", entry.path, exc)
@@ -188,6 +204,7 @@ class SpoolStore(QueuedStore):
             self._in_flight = None
             self._memory_count = 0
             self._memory_bytes = 0
+        self.spool.close()
         if kept:
             logger.info(
                 "%d requests (%d samples) stay in the spool %s and will be sent after the next start",
@@ -206,19 +223,35 @@ class SpoolStore(QueuedStore):
         with self._cond:
             return len(self._items) - self._memory_count
 
+    def disk_samples(self) -> int:
+        """How many of the implementation's samples the queued spool files hold."""
+        with self._cond:
+            return sum(p.samples for p in self._items if self._entries[id(p)].path is not None)
+
 
 def newest_timestamps(bodies: Iterable[bytes]) -> dict[SeriesKey, int]:
     """Per series, the newest sample timestamp in these encoded payloads."""
     newest: dict[SeriesKey, int] = {}
     for body in bodies:
-        for series in decode(body).timeseries:
-            if not series.samples:
-                continue
-            key = tuple((label.name, label.value) for label in series.labels)
-            ts = max(sample.timestamp for sample in series.samples)
-            if ts > newest.get(key, ts - 1):
-                newest[key] = ts
+        _merge_newest(decode(body), newest)
     return newest
+
+
+def _merge_newest(request: remote_pb2.WriteRequest, newest: dict[SeriesKey, int]) -> int:
+    """Fold the request's newest timestamp per series into ``newest``; return its oldest timestamp (0 if none)."""
+    oldest = 0
+    for series in request.timeseries:
+        if not series.samples:
+            continue
+        key = tuple((label.name, label.value) for label in series.labels)
+        stamps = [sample.timestamp for sample in series.samples]
+        ts = max(stamps)
+        if ts > newest.get(key, ts - 1):
+            newest[key] = ts
+        first = min(stamps)
+        if not oldest or first < oldest:
+            oldest = first
+    return oldest
 
 
 class SpoolCollector:
@@ -256,6 +289,12 @@ class SpoolCollector:
             "monitoring_client_spool_corrupt_files",
             "Spool files skipped because they were truncated or damaged.",
             value=spool.corrupt_files + store.corrupt_files,
+        )
+        yield CounterMetricFamily(
+            "monitoring_client_spool_foreign_files",
+            "Names of spool files in SPOOL_DIR that were not regular files of plausible size (links, FIFOs,"
+            " devices, huge files): set aside unread.",
+            value=spool.foreign_files,
         )
         yield CounterMetricFamily(
             "monitoring_client_spool_replayed_samples",

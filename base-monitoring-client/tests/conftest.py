@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -39,11 +39,13 @@ class Received:
 
 
 class Receiver:
-    """Answers POSTs with the scripted replies in order, then with ``default``; records every request."""
+    """Answers POSTs with the scripted replies in order, then with ``judge(body)`` when set (a status and a
+    body, or None for the default), then with ``default``; records every request."""
 
     def __init__(self) -> None:
         self.script: list[Reply] = []
         self.default = Reply()
+        self.judge: Callable[[bytes], tuple[int, bytes] | None] | None = None
         self.requests: list[Received] = []
         self._lock = threading.Lock()
         outer = self
@@ -55,7 +57,9 @@ class Receiver:
                 length = int(self.headers.get("Content-Length", "0"))
                 body = self.rfile.read(length)
                 with outer._lock:
-                    reply = outer.script.pop(0) if outer.script else outer.default
+                    verdict = outer.judge(body) if outer.judge is not None and not outer.script else None
+                    judged = Reply(verdict[0], {}, verdict[1]) if verdict is not None else None
+                    reply = outer.script.pop(0) if outer.script else judged or outer.default
                     outer.requests.append(Received(dict(self.headers), body, reply.status, self.path))
                 if reply.delay_s:
                     time.sleep(reply.delay_s)

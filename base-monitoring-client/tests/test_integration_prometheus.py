@@ -184,25 +184,49 @@ def test_outage_beyond_the_buffer_drops_oldest_and_accounts_exactly(prometheus: 
     assert "buffer full" in client.stderr  # said clearly, not silently
 
 
-def test_request_refused_with_400_does_not_stop_later_samples(prometheus: PrometheusServer, start_client) -> None:
-    # At tick 30 the implementation adds a sample three hours old: Prometheus refuses that whole request.
-    client = start_client(prometheus.write_url, COUNT_TICKS="80", COUNT_ANCIENT_AT_TICK="30")
+def run_to_the_last_tick(client: Client, prometheus: PrometheusServer, ticks: int) -> dict[str, int]:
+    """Wait until the last tick of series 0 is stored, SIGTERM the client; its exit summary."""
     wait_until(
-        lambda: [float(r["value"][1]) for r in prometheus.query('count_impl_value{host="itest",series="0"}')] == [80.0],
+        lambda: (
+            [float(r["value"][1]) for r in prometheus.query('count_impl_value{host="itest",series="0"}')]
+            == [float(ticks)]
+        ),
         30,
         message="the last tick stored",
     )
     assert client.terminate() == 0, client.stderr
-    summary = client.summary()
+    return client.summary()
+
+
+def test_request_refused_with_400_loses_only_the_refused_sample(prometheus: PrometheusServer, start_client) -> None:
+    # At tick 30 the implementation adds a sample three hours old; with MAX_SAMPLE_AGE_S off it reaches
+    # Prometheus, which refuses the whole request that carries it (HTTP 400, out of bounds). The client
+    # splits the request until only that sample is refused: every other sample arrives.
+    client = start_client(prometheus.write_url, COUNT_TICKS="80", COUNT_ANCIENT_AT_TICK="30", MAX_SAMPLE_AGE_S="0")
+    summary = run_to_the_last_tick(client, prometheus, 80)
     emitted = client.emitted()
     assert emitted == 80 * 3 + 1
-    assert summary["rejected"] >= 1  # the ancient sample and whatever shared its request
-    assert stored(prometheus) + stored(prometheus, "count_impl_ancient") == emitted - summary["rejected"]
+    assert summary["rejected"] == 1, summary
+    assert stored(prometheus) == emitted - 1, "every sample but the refused one arrived"
     assert stored(prometheus, "count_impl_ancient") == 0
-    assert re.search(r"refused a request of \d+ samples .*HTTP 400: .*out of bounds", client.stderr), client.stderr
-    # samples after the refused request arrived: the last ticks of every series are there
+    assert re.search(r"ERROR .*refused the sample count_impl_ancient\{.*HTTP 400: .*out of bounds", client.stderr), (
+        client.stderr
+    )
+    assert "sending it in halves" in client.stderr
     for samples in prometheus.raw_samples('count_impl_value{host="itest"}').values():
-        assert samples[-1][1] == 80.0
+        assert [v for _, v in samples] == [float(t) for t in range(1, 81)]
+
+
+def test_samples_too_old_or_too_far_ahead_are_never_sent(prometheus: PrometheusServer, start_client) -> None:
+    # A sample ten years ahead, once stored, would make Prometheus refuse every later request of every
+    # client as out of bounds; one three hours old would make it refuse its whole request. Neither is sent.
+    client = start_client(prometheus.write_url, COUNT_TICKS="80", COUNT_ANCIENT_AT_TICK="30", COUNT_FUTURE_AT_TICK="40")
+    summary = run_to_the_last_tick(client, prometheus, 80)
+    assert client.emitted() == 80 * 3 + 2
+    assert (summary.get("too_old"), summary.get("too_far_ahead"), summary.get("rejected")) == (1, 1, None), summary
+    assert stored(prometheus) == 80 * 3
+    assert stored(prometheus, "count_impl_future") == stored(prometheus, "count_impl_ancient") == 0
+    assert "MAX_SAMPLE_AHEAD_S=60" in client.stderr and "MAX_SAMPLE_AGE_S=3600" in client.stderr
 
 
 def test_answer_lost_after_prometheus_stored_the_request(prometheus: PrometheusServer, start_client) -> None:

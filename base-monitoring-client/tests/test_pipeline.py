@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -17,7 +18,8 @@ from monitoring_client.pipeline import Pipeline
 from testkit.ports import free_port
 from testkit.wait import wait_until
 
-TS = 1_700_000_000_000
+# A minute ago: within the window of timestamps the client sends (MAX_SAMPLE_AGE_S).
+TS = int(time.time() * 1000) - 60_000
 
 
 def rec(i: int, series: str = "a", ts: int | None = None) -> dict[str, Any]:
@@ -265,3 +267,22 @@ def test_health_port_in_use_is_an_environment_problem(receiver: Any) -> None:
         pipeline = Pipeline(config(receiver.url, health_port=port), impl(lambda q, i, s: None))
         with pytest.raises(EnvironmentProblem, match=f"HEALTH_PORT={port}: cannot listen"):
             pipeline.start()
+
+
+def test_per_series_state_stays_bounded_under_label_churn() -> None:
+    """Label values that change on every tick (new series forever) must not grow memory: the ordering
+    guard, the normalizer's cache and the encoder's encoded labels remember at most 2 x MAX_SERIES series,
+    while a series seen on every tick is never forgotten (its late samples are still dropped)."""
+    pipeline = Pipeline(config("http://127.0.0.1:9/unused", max_series=100), impl(lambda *_: None))
+    for tick in range(60):
+        ts = TS + tick
+        churn = [
+            {"metric": "t_churn", "labels": {"id": f"{tick}-{i}"}, "value": 1.0, "timestamp_ms": ts} for i in range(50)
+        ]
+        pipeline.ingest([rec(tick, "steady", ts), *churn])
+        pipeline.flush()
+        pipeline.store.drain()
+    sizes = (len(pipeline.guard), len(pipeline.normalizer._keys), len(pipeline.encoder._label_cache))
+    assert max(sizes) <= 200, sizes
+    pipeline.ingest(rec(0, "steady", TS))  # older than what was sent for the steady series
+    assert pipeline.metrics.dropped_by_reason() == {"out_of_order": 1}

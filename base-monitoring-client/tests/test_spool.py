@@ -5,7 +5,10 @@ from __future__ import annotations
 import errno
 import os
 import queue
+import subprocess
+import sys
 import threading
+import time
 import types
 from collections.abc import Callable
 from pathlib import Path
@@ -352,7 +355,8 @@ def test_newest_timestamps_seed_the_ordering_guard(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------------------------------
 
 
-TS = 1_700_000_000_000
+# A minute ago: within the window of timestamps the client sends (MAX_SAMPLE_AGE_S).
+TS = int(time.time() * 1000) - 60_000
 
 
 def test_spool_variables_are_parsed_and_validated(tmp_path: Path) -> None:
@@ -478,3 +482,150 @@ def test_unusable_spool_directory_falls_back_to_memory(
     assert "kept in memory only" in caplog.text
     assert pipeline.metrics.value("monitoring_client_spool_disk_ok") == 0
     assert pipeline.metrics.value("monitoring_client_spool_write_errors_total") >= 1
+
+
+# --------------------------------------------------------------------------------------------------
+# Parts of a split request, and a spool directory someone else tampered with
+# --------------------------------------------------------------------------------------------------
+
+
+def test_parts_of_a_split_request_replace_it_on_disk_in_order(tmp_path: Path) -> None:
+    store = buffer(tmp_path)
+    store.put(payload("a", samples=4))
+    store.put(payload("b", samples=1))
+    head = store.take(timeout=0)
+    assert head is not None and head.body == b"a"
+    assert store.replace(head, [payload("a0", 2), payload("a1", 2)])
+    names = sorted(p.name for p in tmp_path.glob("*.rwp"))
+    assert len(names) == 3 and names[0].endswith("-0.rwp") and names[1].endswith("-1.rwp"), names
+    # A part split again: its own parts sort where it was.
+    part = store.take(timeout=0)
+    assert part is not None and part.body == b"a0"
+    assert store.replace(part, [payload("a00"), payload("a01")])
+    store.drain()
+    # After a restart the parts are replayed in order, before the rest.
+    assert send_all(buffer(tmp_path)) == [b"a00", b"a01", b"a1", b"b"]
+
+
+def test_a_crash_between_writing_the_parts_and_removing_the_request_keeps_the_request(tmp_path: Path) -> None:
+    s = make(tmp_path)
+    s.open()
+    whole = s.put(b"whole", 4)
+    s.put_part(whole, 0, b"half-0", 2)  # the crash comes before the second half and before the removal
+    later = s.put(b"later", 1)
+    s.close()
+    left = make(tmp_path).open()
+    assert [e.load() for e in left] == [b"whole", b"later"], "the request, not half of it"
+    assert sorted(p.name for p in tmp_path.glob("*.rwp")) == sorted([whole.path.name, later.path.name])  # type: ignore[union-attr]
+
+
+def test_only_regular_files_of_plausible_size_are_read(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    spool_dir = tmp_path / "spool"
+    spool_dir.mkdir()
+    good = encode_file(b"good", 1, 0)
+    (elsewhere / "target.rwp").write_bytes(encode_file(b"not mine", 1, 0))
+    (spool_dir / "00000000000000000001.rwp").write_bytes(good)
+    os.symlink(elsewhere / "target.rwp", spool_dir / "00000000000000000002.rwp")  # a link: never followed
+    os.symlink("/dev/null", spool_dir / "00000000000000000003.rwp")  # a device (as /dev/zero, which never ends)
+    os.mkfifo(spool_dir / "00000000000000000004.rwp")  # opening it for reading would block start-up
+    with open(spool_dir / "00000000000000000005.rwp", "wb") as huge:  # sparse: larger than any spool file
+        huge.truncate(spool_mod.DEFAULT_MAX_FILE_BYTES + 1)
+    (spool_dir / "00000000000000000006.rwp").mkdir()
+    spool = make(spool_dir)
+    opened: list[list[spool_mod.SpoolEntry]] = []
+    thread = threading.Thread(target=lambda: opened.append(spool.open()), daemon=True)
+    thread.start()
+    thread.join(10)
+    if thread.is_alive():  # release the blocked open before failing
+        os.close(os.open(spool_dir / "00000000000000000004.rwp", os.O_WRONLY | os.O_NONBLOCK))
+        pytest.fail("opening the spool blocked on a FIFO")
+    assert [e.load() for e in opened[0]] == [b"good"]
+    assert spool.foreign_files == 5 and spool.corrupt_files == 0
+    assert sorted(p.name for p in spool_dir.glob("*.foreign")) == [
+        f"0000000000000000000{i}.rwp.foreign" for i in range(2, 7)
+    ]
+    assert (elsewhere / "target.rwp").exists(), "the link's target is left alone"
+    assert "FIFO" in caplog.text and "symbolic link" in caplog.text
+
+
+def test_a_file_replaced_by_a_link_while_waiting_is_set_aside_unread(tmp_path: Path) -> None:
+    drops = DropLog()
+    store = buffer(tmp_path / "spool", drops=drops)
+    store.put(payload("first"))
+    store.put(payload("second", samples=6))
+    victim = sorted((tmp_path / "spool").glob("*.rwp"))[1]
+    victim.unlink()
+    os.symlink("/dev/null", victim)
+    assert send_all(store) == [b"first"]
+    assert drops.reasons() == ["corrupt"] and drops.events[0][1] == 6
+    assert store.spool.foreign_files == 1
+    assert Path(str(victim) + ".foreign").is_symlink()
+
+
+HOLDER = """
+import sys, time
+from monitoring_client.spool_files import Spool
+Spool(sys.argv[1], max_bytes=10**9, max_age_s=0).open()
+print("holding", flush=True)
+time.sleep(60)
+"""
+
+
+def hold(directory: Path) -> subprocess.Popen[str]:
+    """Another process holding ``directory`` as its spool (kill it to let go)."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(directory)], stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True
+    )
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
+    return holder
+
+
+def test_a_directory_held_by_another_process_is_refused_naming_the_holder(tmp_path: Path) -> None:
+    holder = hold(tmp_path)
+    try:
+        (tmp_path / "00000000000000000001.rwp").write_bytes(encode_file(b"theirs", 1, 0))
+        with pytest.raises(spool_mod.SpoolInUse) as refused:
+            make(tmp_path).open()
+        message = str(refused.value)
+        assert f"SPOOL_DIR={tmp_path} is in use by another monitoring-client (pid {holder.pid} on host " in message
+        assert refused.value.exit_status == 2 and "\n" not in message
+        assert (tmp_path / "00000000000000000001.rwp").exists(), "the holder's files are left alone"
+    finally:
+        holder.kill()
+        holder.wait()
+    assert [e.load() for e in make(tmp_path).open()] == [b"theirs"], "free again once the holder is gone"
+
+
+def test_a_directory_usable_only_later_is_never_written_beside_another_client(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-yet"
+    blocker.write_text("a file where the directory's parent should be")
+    spool = make(blocker / "spool")
+    with pytest.raises(SpoolError):
+        spool.open()
+    spool.mark_unusable()  # what SpoolStore does: memory only, writes tried again
+    blocker.unlink()
+    holder = hold(blocker / "spool")  # meanwhile another client took the directory
+    try:
+        assert spool.put(b"mine", 1).path is None, "kept in memory, not written beside the holder's files"
+    finally:
+        holder.kill()
+        holder.wait()
+    assert spool.put(b"mine again", 1).path is not None, "written once the directory is free"
+
+
+def test_a_replayed_request_knows_its_series_and_a_refusal_says_so(receiver: Any, tmp_path: Path) -> None:
+    """Replayed requests were logged as "(0 series)": the file header only holds the sample count."""
+    spool_dir = tmp_path / "spool"
+    key = (("__name__", "t_seq"), ("host", "h"))
+    (batch,) = Encoder().encode(
+        {key: SeriesSamples([TS, TS + 1], [1.0, 2.0]), (*key, ("x", "1")): SeriesSamples([TS], [3.0])}
+    )
+    first = buffer(spool_dir)
+    first.put(batch)
+    first.drain()
+    second = buffer(spool_dir)
+    replayed = second.take(timeout=0)
+    assert replayed is not None and (replayed.samples, replayed.series, replayed.oldest_ms) == (3, 2, TS)
+    assert replayed.maybe_stored, "a previous run may have sent it before it could remove the file"

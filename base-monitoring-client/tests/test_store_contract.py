@@ -90,3 +90,22 @@ def test_empty_after_everything_is_acknowledged(make: Callable[[], tuple[Payload
     while (head := store.take(timeout=0)) is not None:
         store.acknowledge(head)
     assert len(store) == 0 and store.nbytes == 0 and store.drain() == []
+
+
+def test_the_payload_in_flight_can_be_replaced_by_its_parts(make: Callable[[], tuple[PayloadStore, Events]]) -> None:
+    store, events = make()
+    store.put(payload("whole", samples=5))
+    store.put(payload("next", samples=1))
+    head = store.take(timeout=0)
+    assert head is not None
+    removed = payload("", samples=1)
+    assert store.replace(head, [payload("part0", samples=2), payload("part1", samples=2)], [("too_old", removed, "x")])
+    assert events == [("too_old", 1, "x")]
+    assert len(store) == 3
+    bodies = []
+    while (item := store.take(timeout=0)) is not None:
+        bodies.append(item.body)
+        store.acknowledge(item)
+    assert bodies == [b"part0", b"part1", b"next"], "the parts go first, in order"
+    assert not store.replace(head, [payload("late")]), "a payload no longer there is not replaced"
+    assert len(store) == 0 and store.nbytes == 0

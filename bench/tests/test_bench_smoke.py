@@ -106,3 +106,8 @@ def test_smoke_run_produces_every_table(tmp_path: Path) -> None:
     ]
     assert all(math.isfinite(v) and v > 0 for v in _column(transport, "client CPU per request"))
     assert all(row[-1] == "yes" for row in transport[1:]), transport
+
+    churn = next(t for name, t in tables.items() if name.startswith("Label churn"))
+    assert len(churn) == 3, "the churning client and its baseline"
+    assert all(v > 0 for v in _column(churn, "series created"))
+    assert all(math.isfinite(v) and v > 0 for v in _column(churn, "at the end"))

@@ -20,7 +20,6 @@ from .helpers import (
     password_file,
     run_to_completion,
     secured_prometheus,
-    sender_keeps_refused_requests,
     seq_run,
 )
 
@@ -85,11 +84,6 @@ def test_a_wrong_ca_is_named_and_the_corrected_file_delivers_everything(tmp_path
     assert "Traceback" not in client.log_text()
 
 
-@pytest.mark.xfail(
-    not sender_keeps_refused_requests(),
-    reason="needs the sender to keep requests refused with 401/403 and retry them (delivery branch, issue 11 item 2)",
-    run=False,
-)
 def test_a_wrong_password_corrected_on_disk_loses_nothing(tmp_path: Path, pki: Pki) -> None:
     secrets = tmp_path / "secrets"
     pw = password_file(secrets, "Wrong-password-for-tests-19ab")

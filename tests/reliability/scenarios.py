@@ -90,6 +90,27 @@ def _finish(run: SeqRun, client: MonitoringClient) -> int:
     return status
 
 
+def _settle(
+    run: SeqRun,
+    client: MonitoringClient,
+    since: float,
+    name: str,
+    title: str,
+    details: Callable[[], dict[str, Any]] = dict,
+    *,
+    excused: dict[str, set[int]] | None = None,
+    allowed_loss: int = 0,
+) -> Result:
+    """Wait until Prometheus holds every sample produced so far (but ``excused`` ones), SIGTERM the client,
+    and tally; recovery is counted from ``since``. ``details`` runs after the exit (logs, self-metrics final)."""
+    done = run.wait_stored_through(run.ticks(), timeout=60, client=client, excused=excused)
+    status = _finish(run, client)
+    extra = details()
+    return Result.from_tally(
+        name, title, run.tally(), done - since, exit_status=status, allowed_loss=allowed_loss, details=extra
+    )
+
+
 def _warm_up(run: SeqRun, client: MonitoringClient, ticks: int = 10) -> int:
     """Produce a few ticks and see them stored, so each fault hits a client in full flow."""
     run.wait_ticks(ticks, client)
@@ -402,33 +423,25 @@ def connection_resets(workdir: Path, prometheus: PrometheusServer, *, count: int
 
 
 def refused_400(workdir: Path, prometheus: PrometheusServer) -> Result:
-    """One request refused with 400 among good ones: that request's samples are dropped (never retried),
-    and every later sample still arrives. The loss allowed is exactly the refused request's samples."""
+    """One request refused with 400 among good ones (a receiver that refuses a whole request for some of its
+    samples): the client sends its halves instead, which pass here, so nothing is lost."""
 
     def inject(proxy: FaultProxy, run: SeqRun, client: MonitoringClient) -> float:
         proxy.enqueue(fault_proxy.status(400, body="out of order sample (injected)"))
         return _after_faults(proxy, client)
 
-    def refused(proxy: FaultProxy) -> dict[str, set[int]]:
-        out: dict[str, set[int]] = {}
-        for ex in proxy.snapshot():
-            if ex.fault == "status_400":
-                for k, values in decode_sequence_numbers(ex.body).items():
-                    out.setdefault(k, set()).update(values)
-        return out
-
     def details(proxy: FaultProxy, run: SeqRun) -> dict[str, Any]:
         dropped = run.self_metric("monitoring_client_samples_dropped_total", by="reason")
-        n = sum(len(v) for v in refused(proxy).values())
-        return {"refused_request_samples": n, "client_dropped_by_reason": dropped}
+        refused = [ex for ex in proxy.snapshot() if ex.fault == "status_400"]
+        n = sum(len(v) for ex in refused for v in decode_sequence_numbers(ex.body).values())
+        return {"refused_request_samples": n, "client_dropped_by_reason": {k: v for k, v in dropped.items() if v}}
 
     return _proxied(
         "status_400",
-        "one request refused with 400 among good ones",
+        "one request refused with 400 among good ones (split, halves sent)",
         workdir,
         prometheus,
         inject,
-        excused_from=refused,
         details=details,
     )
 

@@ -19,6 +19,8 @@ Its own variables (read when the module is imported):
     SEQ_CLOCK_STEP_BACK_S   seconds the wall clock jumps back ... (default 0 = never)
     SEQ_CLOCK_STEP_AT_TICK  ... after this tick
     SEQ_BAD_EVERY           every N ticks, process_data also emits one bad item of each kind (default 0)
+    SEQ_ANCIENT_AT_TICK     at this tick, also emit one sample two days old (series ``<metric>_bad_time``)
+    SEQ_FUTURE_AT_TICK      at this tick, also emit one sample ten years ahead (same series)
 """
 
 from __future__ import annotations
@@ -40,6 +42,9 @@ TICKS = int(os.environ.get("SEQ_TICKS", "0"))
 STEP_BACK_MS = int(float(os.environ.get("SEQ_CLOCK_STEP_BACK_S", "0")) * 1000)
 STEP_AT_TICK = int(os.environ.get("SEQ_CLOCK_STEP_AT_TICK", "0"))
 BAD_EVERY = int(os.environ.get("SEQ_BAD_EVERY", "0"))
+ANCIENT_AT_TICK = int(os.environ.get("SEQ_ANCIENT_AT_TICK", "0"))
+FUTURE_AT_TICK = int(os.environ.get("SEQ_FUTURE_AT_TICK", "0"))
+DAY_MS = 86_400_000
 
 
 def bad_items(ts: int) -> list[Any]:
@@ -94,9 +99,15 @@ def get_power(output_queue: queue.Queue[Any], scrape_interval_s: float, stop_eve
         seq = _bump("ticks", 1)  # counted before the hand-over: a kill right after it is a counted loss
         if STEP_BACK_MS and seq > STEP_AT_TICK:
             ts -= STEP_BACK_MS
-        output_queue.put(
-            [{"metric": METRIC, "labels": dict(lab), "value": float(seq), "timestamp_ms": ts} for lab in labels]
-        )
+        records = [{"metric": METRIC, "labels": dict(lab), "value": float(seq), "timestamp_ms": ts} for lab in labels]
+        # Samples stamped far from the clock, in a series of their own (not counted as ticks): a receiver
+        # must never see them, and the good samples beside them must all arrive.
+        for at, offset in ((ANCIENT_AT_TICK, -2 * DAY_MS), (FUTURE_AT_TICK, 3650 * DAY_MS)):
+            if at and seq == at:
+                records.append(
+                    {"metric": METRIC + "_bad_time", "labels": {}, "value": 1.0, "timestamp_ms": ts + offset}
+                )
+        output_queue.put(records)
         # Absolute schedule; when late, skip to the next slot instead of bursting to catch up.
         next_tick += scrape_interval_s
         now = time.monotonic()

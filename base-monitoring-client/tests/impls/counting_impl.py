@@ -19,6 +19,9 @@ LEDGER = os.environ.get("COUNT_LEDGER", "")
 # At this tick, also emit one sample three hours old in its own series: Prometheus refuses the whole
 # request that carries it with HTTP 400 ("out of bounds"), which is how the tests provoke a real 400.
 ANCIENT_AT_TICK = int(os.environ.get("COUNT_ANCIENT_AT_TICK", "0"))
+# At this tick, also emit one sample ten years ahead in its own series: a Prometheus that stored it would
+# move its storage window into the future and refuse every later request as out of bounds.
+FUTURE_AT_TICK = int(os.environ.get("COUNT_FUTURE_AT_TICK", "0"))
 
 
 def get_power(output_queue, scrape_interval_s, stop_event):
@@ -47,6 +50,10 @@ def process_data(input_queue, output_queue, stop_event):
         if tick == ANCIENT_AT_TICK:
             records.append(
                 {"metric": "count_impl_ancient", "labels": {}, "value": 1.0, "timestamp_ms": ts - 3 * 3600 * 1000}
+            )
+        if tick == FUTURE_AT_TICK:
+            records.append(
+                {"metric": "count_impl_future", "labels": {}, "value": 1.0, "timestamp_ms": ts + 3650 * 86400 * 1000}
             )
         output_queue.put(records)
         forwarded += len(records)

@@ -3,7 +3,6 @@
 * ``power_clients``: a fake RAPL tree of known watts (``testkit.fake_rapl``) and the real
   ``monitoring-client`` with cpu-pyjoules pushing it (``testkit.client``); a client can be stopped and
   started again (a restart resets its joules counter, as in production);
-* ``victoria_metrics``: the real ``victoria-metrics`` binary on 127.0.0.1 (skips with a reason without it);
 * ``tls_material``: a CA, a server certificate for 127.0.0.1 and a bcrypt-protected user in a Prometheus web
   config (``testkit.webconfig``);
 * ``store``: a real Prometheus shared by one module's tests (each test's data under its own host label);
@@ -29,8 +28,6 @@ import requests
 
 from testkit.client import MonitoringClient
 from testkit.fake_rapl import FakeRaplTree
-from testkit.ports import free_port
-from testkit.process import ManagedProcess
 from testkit.prometheus import PrometheusServer, find_prometheus
 from testkit.wait import wait_until
 from testkit.webconfig import issue_cert, make_ca, write_web_config
@@ -168,43 +165,6 @@ def run_report() -> Callable[..., Ran]:
         return Ran(done.returncode, done.stdout, done.stderr)
 
     return run
-
-
-class VictoriaMetrics(ManagedProcess):
-    """The real single-node VictoriaMetrics on a free loopback port, its own data directory."""
-
-    def __init__(self, workdir: Path, binary: str) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.write_url = f"{self.url}/api/v1/write"
-        argv = [
-            binary,
-            f"-httpListenAddr=127.0.0.1:{self.port}",
-            f"-storageDataPath={workdir / 'data'}",
-            "-retentionPeriod=1d",
-            "-search.latencyOffset=0s",  # show just-written samples at once (the default hides the last 30 s)
-            "-search.disableCache",
-        ]
-        super().__init__(argv, workdir / "victoria-metrics.log", name="victoria-metrics")
-
-    def start(self) -> VictoriaMetrics:
-        super().start()
-        health = f"{self.url}/health"
-        self.wait_ready(lambda: requests.get(health, timeout=1).status_code == 200, 60, "ready", interval=0.1)
-        return self
-
-    def flush(self) -> None:
-        """Make everything written so far searchable at once."""
-        requests.get(f"{self.url}/internal/force_flush", timeout=10)
-
-
-@pytest.fixture(scope="module")
-def victoria_metrics(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VictoriaMetrics]:
-    binary = os.environ.get("VICTORIA_METRICS_BIN") or shutil.which("victoria-metrics")
-    if binary is None:
-        pytest.skip("victoria-metrics not found: ./run-tests.sh installs it (apt-get install victoria-metrics)")
-    with VictoriaMetrics(tmp_path_factory.mktemp("vm"), binary) as server:
-        yield server
 
 
 @dataclass

@@ -19,6 +19,7 @@ import ssl
 import subprocess
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -224,6 +225,12 @@ ENV_LINES: list[tuple[str, str]] = [
     ("shell command substitution", "HOST_LABEL=$(touch {marker})"),
     ("invalid mode", "RAPL_ACCESS=container"),
 ]
+# Lines written to .env.local (the operator's own file, where secrets live): (label, file content).
+ENV_LOCAL_FILES: list[tuple[str, str]] = [
+    ("byte-order mark at the start of .env.local", "\ufeffHOST_LABEL=lab-a\n"),
+    ("a secret on a line without =", "PROMETHEUS_AUTH_PASSWORD not-a-real-secret-7f3a\n"),
+    ("a 1 MB line", "HOST_LABEL=" + "a" * 1_000_000 + "\n"),
+]
 
 
 def env_file_cases(root: Path, tmp: Path) -> list[Outcome]:
@@ -240,28 +247,46 @@ def env_file_cases(root: Path, tmp: Path) -> list[Outcome]:
         marker = scratch / "code-ran"
         line = line.replace("{marker}", str(marker))
         env_path.write_text(base.rstrip("\n") + "\n" + line + "\n")
-        env = {k: v for k, v in os.environ.items()}
-        # --print-command: parse .env and run the checks, then print the compose command instead of running it.
-        proc = subprocess.run(
-            ["bash", str(scratch / "docker-compose_helper.sh"), "--print-command", "config"],
-            cwd=scratch,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            stdin=subprocess.DEVNULL,
-        )
-        text = (proc.stderr or "").strip().replace(str(scratch) + "/", "")
-        if proc.returncode == 0:
-            text = (text + "\n" if text else "") + "(accepted; stdout: " + proc.stdout.strip()[:200] + ")"
+        status, text, _ = _run_helper(scratch)
         if "{marker}" in ENV_LINES[len(rows)][1]:
             text += "\n(the command in the value " + ("RAN" if marker.exists() else "did not run") + ")"
             line = line.replace(str(marker), "/path/marker")
-        lines = text.splitlines()
-        if len(lines) > 6:
-            lines = lines[:6] + [f"… ({len(lines) - 6} more lines)"]
-        rows.append(Outcome(f".env: {label}", line, "\n".join(lines), str(proc.returncode)))
+        rows.append(Outcome(f".env: {label}", line, text, status))
+    for label, content in ENV_LOCAL_FILES:
+        scratch = tmp / f"stack-{len(rows)}"
+        _copy_stack(root, scratch)
+        (scratch / ".env.local").write_text(content, encoding="utf-8")
+        status, text, seconds = _run_helper(scratch)
+        if len(content) > 200:
+            text += f"\n(parsed in {seconds:.1f} s)"
+            shown = content[:24] + f"… ({len(content):,} characters)"
+        else:
+            shown = content.strip().replace("\ufeff", "<U+FEFF>")
+        rows.append(Outcome(f".env.local: {label}", shown, text, status))
     return rows
+
+
+def _run_helper(scratch: Path) -> tuple[str, str, float]:
+    """The helper's checks on a scratch copy of the stack (``--print-command``: parse the .env files and
+    check them, then print the compose command instead of running it): exit status, what it said, seconds."""
+    started = time.monotonic()
+    proc = subprocess.run(
+        ["bash", str(scratch / "docker-compose_helper.sh"), "--print-command", "config"],
+        cwd=scratch,
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+    seconds = time.monotonic() - started
+    text = (proc.stderr or "").strip().replace(str(scratch) + "/", "")
+    if proc.returncode == 0:
+        text = (text + "\n" if text else "") + "(accepted; stdout: " + proc.stdout.strip()[:200] + ")"
+    lines = [ln if len(ln) <= 300 else ln[:300] + "…" for ln in text.splitlines()]
+    if len(lines) > 6:
+        lines = lines[:6] + [f"… ({len(lines) - 6} more lines)"]
+    return str(proc.returncode), "\n".join(lines), seconds
 
 
 def _copy_stack(root: Path, dest: Path) -> None:

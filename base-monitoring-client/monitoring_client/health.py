@@ -21,6 +21,7 @@ healthcheck from being answered.
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -37,6 +38,8 @@ log = logging.getLogger(__name__)
 MAX_CONNECTIONS = 16
 # Seconds a connection may stay silent (before its request is complete, or while it is read).
 IDLE_TIMEOUT_S = 2.0
+# Longest wait in stop() for the serving thread to return.
+STOP_WAIT_S = 2.0
 
 
 class HealthState:
@@ -201,9 +204,8 @@ class HealthServer:
         self.state = state
         self.registry = registry
         self._server = BoundedHTTPServer((host, port), Handler, max_connections)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, name="health", daemon=True
-        )
+        self._stopping = False
+        self._thread = threading.Thread(target=self._serve, name="health", daemon=True)
 
     @property
     def port(self) -> int:
@@ -217,6 +219,20 @@ class HealthServer:
     def start(self) -> None:
         self._thread.start()
 
+    def _serve(self) -> None:
+        # Blocks in select until a connection arrives: no wake-ups while nobody asks (serve_forever polls
+        # its stop flag every poll_interval, ten times a second at 0.1 s, in every container that sets
+        # HEALTH_PORT). stop() wakes it by shutting the listening socket down.
+        server = self._server
+        while not self._stopping:
+            server.handle_request()
+
     def stop(self) -> None:
-        self._server.shutdown()
+        self._stopping = True
+        try:
+            self._server.socket.shutdown(socket.SHUT_RDWR)  # select returns, accept fails: the loop ends
+        except OSError:
+            pass
+        if self._thread.is_alive():
+            self._thread.join(STOP_WAIT_S)
         self._server.server_close()

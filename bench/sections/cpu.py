@@ -39,6 +39,7 @@ from bench.procfs import MachineLoad, ProcessUsage, cpu_times
 from bench.report import Section, Table
 from bench.sections.common import METHODS, Method, make_client
 from testkit.fake_rapl import FakeRaplTree
+from testkit.ports import free_port
 from testkit.process import ManagedProcess
 from testkit.prometheus import PrometheusServer
 
@@ -79,10 +80,12 @@ def spread(values: Sequence[float], digits: int = 1) -> str:
 
 
 def _as_new_user(run: object) -> None:
-    """A new user's settings: the harness's client minus its quieter logging (INFO is the default)."""
+    """A new user's settings: the harness's client minus its quieter logging (INFO is the default), with
+    its health endpoint on as in the image (HEALTH_PORT, on a free loopback port here)."""
     env = run.client.env  # type: ignore[attr-defined]
     if env is not None:
         env.pop("LOG_LEVEL", None)
+        env["HEALTH_PORT"] = str(free_port())
 
 
 def _side_by_side(

@@ -39,6 +39,7 @@ class Plan:
     mode: str
     encoder_budget_s: float
     cpu_rates: tuple[float, ...]
+    device_rates: tuple[float, ...]  # rates of the gpu-nvml and jetson-ina3221 rows of the cpu section
     cpu_warmup_s: float
     cpu_window_s: float
     cpu_repeats: int  # windows per rate (the tables give median, min and max)
@@ -63,6 +64,7 @@ FULL = Plan(
     mode="full",
     encoder_budget_s=2.0,
     cpu_rates=(10, 100, 1000),
+    device_rates=(10, 100),
     cpu_warmup_s=5,
     cpu_window_s=40,
     cpu_repeats=3,
@@ -101,6 +103,7 @@ PLANS = {
         mode="smoke",
         encoder_budget_s=0.1,
         cpu_rates=(100,),
+        device_rates=(100,),
         cpu_warmup_s=0.3,
         cpu_window_s=0.7,
         cpu_repeats=1,

@@ -11,7 +11,7 @@ file) and wraps the queues the base client hands it:
   (a tuple whose first element is ``time.monotonic_ns()`` taken at the tick; they come in lists, one
   list per second, and each reading in a list counts as a tick); otherwise the time of the ``put`` (the
   seed's method puts once per tick, after its measurement);
-* ``process_data``'s output queue: the number of records put (one dict, or a list of them).
+* ``process_data``'s output queue: the number of samples put (a record, a series batch, a list of them).
 
 When each function returns (after SIGTERM, before the process exits) it writes what it saw as JSON to
 ``BENCH_PROBE_OUT`` + ``.ticks.json`` / ``.records.json``; at start it writes ``.threads.json``, the OS
@@ -29,6 +29,7 @@ import time
 from typing import Any
 
 from monitoring_client.impl_loader import load_impl
+from monitoring_client.series_batch import samples_in
 
 # Diagnosis only: BENCH_SWITCH_INTERVAL_S sets the interpreter's GIL switch interval before the client runs.
 if os.environ.get("BENCH_SWITCH_INTERVAL_S"):
@@ -83,7 +84,7 @@ class _TimedQueue:
 
 
 class _CountingQueue:
-    """Delegates to the real queue; counts the records put (an item is one record or a list of them)."""
+    """Delegates to the real queue; counts the samples put (records, series batches, lists of them)."""
 
     def __init__(self, real: Any) -> None:
         self._real = real
@@ -91,7 +92,7 @@ class _CountingQueue:
         self.items = 0
 
     def put(self, item: Any, *args: Any, **kwargs: Any) -> None:
-        self.records += len(item) if isinstance(item, (list, tuple)) else 1
+        self.records += samples_in(item)
         self.items += 1
         self._real.put(item, *args, **kwargs)
 

@@ -49,4 +49,4 @@ def get_power(output_queue: queue.Queue[Any], scrape_interval_s: float, stop_eve
 def process_data(input_queue: queue.Queue[Any], output_queue: queue.Queue[Any], stop_event: threading.Event) -> None:
     """Turn GPU readings into power and energy records until stopped and drained."""
     processor = GpuProcessor(GPUS, SETTINGS.metric_prefix, SETTINGS.max_gpu_power_w)
-    BatchProcessor(processor.handle).run(input_queue, output_queue, stop_event)
+    BatchProcessor(processor.handle, processor.take).run(input_queue, output_queue, stop_event)

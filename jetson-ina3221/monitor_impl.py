@@ -50,4 +50,4 @@ def get_power(output_queue: queue.Queue[Any], scrape_interval_s: float, stop_eve
 def process_data(input_queue: queue.Queue[Any], output_queue: queue.Queue[Any], stop_event: threading.Event) -> None:
     """Turn rail readings into power, energy, voltage and current records until stopped and drained."""
     processor = RailProcessor(RAILS, SETTINGS.metric_prefix, SETTINGS.total_rails)
-    BatchProcessor(processor.handle).run(input_queue, output_queue, stop_event)
+    BatchProcessor(processor.handle, processor.take).run(input_queue, output_queue, stop_event)

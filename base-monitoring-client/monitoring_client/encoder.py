@@ -17,16 +17,21 @@ others take the general varint path. The bytes are a valid ``WriteRequest`` that
 from __future__ import annotations
 
 import struct
+import sys
 import time
 from array import array
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import snappy
 
-from monitoring_client import remote_pb2
 from monitoring_client.bounded import Generations
 from monitoring_client.records import SeriesKey
+from monitoring_client.series_batch import SeriesSamples as SeriesSamples  # the encoder's input, grouped
+
+if TYPE_CHECKING:
+    from monitoring_client import remote_pb2
 
 # Upper bound of one encoded Sample inside a TimeSeries: field tag (1) + length (1) + double (1 + 8)
 # + timestamp (1 + up to 10 varint bytes).
@@ -49,7 +54,23 @@ _TS6_END = 1 << 42
 # Sample tag, length 16, value tag, the double, timestamp tag, varint bytes 0-1 (from the low 14 bits,
 # through _LOW14) and 2-5 (from the rest, computed once per 16 s of timestamps).
 _SAMPLE6 = struct.Struct("<BBBdBHI")
-_LOW14 = array("H", ((t & 0x7F) | 0x80 | ((((t >> 7) & 0x7F) | 0x80) << 8) for t in range(1 << 14)))
+
+
+def _low14_table() -> array[int]:
+    """Varint bytes 0-1 of every 14-bit value as a little-endian u16 (byte 0: the low 7 bits, byte 1: the
+    next 7, each with the continuation bit), built with slice assignments rather than 16,384 steps of
+    Python: it is made at every start."""
+    pairs = bytearray(1 << 15)
+    pairs[0::2] = bytes(range(0x80, 0x100)) * 128
+    pairs[1::2] = b"".join(bytes((high,)) * 128 for high in range(0x80, 0x100))
+    table = array("H")
+    table.frombytes(pairs)
+    if sys.byteorder == "big":
+        table.byteswap()
+    return table
+
+
+_LOW14 = _low14_table()
 _SAMPLE_HEAD = struct.Struct("<BBBd")
 
 
@@ -103,17 +124,6 @@ def encode_samples(timestamps: Sequence[int], values: Sequence[float]) -> bytes:
         ts_bytes = varint(ts)
         out.append(head(_SAMPLE, 10 + len(ts_bytes), _SAMPLE_VALUE, value) + bytes((_SAMPLE_TS,)) + ts_bytes)
     return b"".join(out)
-
-
-@dataclass
-class SeriesSamples:
-    """One series' samples in arrival order (parallel lists: cheaper than a list of tuples)."""
-
-    timestamps: list[int] = field(default_factory=list)
-    values: list[float] = field(default_factory=list)
-
-    def __len__(self) -> int:
-        return len(self.timestamps)
 
 
 Groups = Mapping[SeriesKey, SeriesSamples]
@@ -250,7 +260,10 @@ class Encoder:
 
 
 def decode(body: bytes) -> remote_pb2.WriteRequest:
-    """Inverse of the encoding (for tests, tools and debugging): snappy block, then protobuf."""
+    """Inverse of the encoding (for tests, tools and debugging): snappy block, then protobuf (imported here:
+    the client itself never needs it)."""
+    from monitoring_client import remote_pb2
+
     request = remote_pb2.WriteRequest()
     request.ParseFromString(snappy.uncompress(body))
     return request

@@ -25,12 +25,12 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
-
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from typing import TYPE_CHECKING
 
 from monitoring_client.impl_health import IMPLEMENTATION_HEALTH, ImplementationHealth
+
+if TYPE_CHECKING:
+    from prometheus_client.registry import Collector
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 MAX_CONNECTIONS = 16
 # Seconds a connection may stay silent (before its request is complete, or while it is read).
 IDLE_TIMEOUT_S = 2.0
+# Longest wait in stop() for the serving thread to return.
+STOP_WAIT_S = 2.0
 
 
 class HealthState:
@@ -150,48 +152,6 @@ class HealthState:
             return True, f"last push accepted {now - self._last_success:.1f}s ago"
 
 
-class _BoundedServer(ThreadingHTTPServer):
-    """A threaded HTTP server that holds at most ``max_connections`` connections: a new one beyond that
-    shuts down the oldest that has not sent its request yet (or the oldest of all), whose thread then ends
-    and closes it. A healthcheck, which sends its request at once, is answered even during a flood."""
-
-    daemon_threads = True
-    request_queue_size = 64  # a burst waits in the kernel's queue, not in file descriptors of ours
-
-    def __init__(self, address: tuple[str, int], handler: Any, max_connections: int) -> None:
-        self.max_connections = max_connections
-        self._open: dict[socket.socket, bool] = {}  # connection -> its request arrived; oldest first
-        self._open_lock = threading.Lock()
-        super().__init__(address, handler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self._open_lock:
-            while len(self._open) >= self.max_connections:
-                victim = next((conn for conn, busy in self._open.items() if not busy), next(iter(self._open)))
-                del self._open[victim]
-                try:
-                    victim.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-            self._open[request] = False
-        super().process_request(request, client_address)
-
-    def request_arrived(self, request: Any) -> None:
-        """The connection sent a whole request line: it is answered, not evicted, while others are idle."""
-        with self._open_lock:
-            if request in self._open:
-                self._open[request] = True
-
-    def shutdown_request(self, request: Any) -> None:
-        with self._open_lock:
-            self._open.pop(request, None)
-        super().shutdown_request(request)
-
-    def open_connections(self, *, answering: bool = False) -> int:
-        with self._open_lock:
-            return sum(1 for busy in self._open.values() if busy) if answering else len(self._open)
-
-
 class HealthServer:
     """A tiny threaded HTTP server in a daemon thread; ``stop()`` closes the socket."""
 
@@ -200,11 +160,18 @@ class HealthServer:
         host: str,
         port: int,
         state: HealthState,
-        registry: CollectorRegistry,
+        registry: Collector,
         *,
         max_connections: int = MAX_CONNECTIONS,
         idle_timeout_s: float = IDLE_TIMEOUT_S,
     ) -> None:
+        # Imported here: only a client with HEALTH_PORT set needs an HTTP server (and they take a while).
+        from http.server import BaseHTTPRequestHandler
+
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+        from monitoring_client.health_connections import BoundedHTTPServer
+
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -236,10 +203,9 @@ class HealthServer:
 
         self.state = state
         self.registry = registry
-        self._server = _BoundedServer((host, port), Handler, max_connections)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, name="health", daemon=True
-        )
+        self._server = BoundedHTTPServer((host, port), Handler, max_connections)
+        self._stopping = False
+        self._thread = threading.Thread(target=self._serve, name="health", daemon=True)
 
     @property
     def port(self) -> int:
@@ -253,6 +219,20 @@ class HealthServer:
     def start(self) -> None:
         self._thread.start()
 
+    def _serve(self) -> None:
+        # Blocks in select until a connection arrives: no wake-ups while nobody asks (serve_forever polls
+        # its stop flag every poll_interval, ten times a second at 0.1 s, in every container that sets
+        # HEALTH_PORT). stop() wakes it by shutting the listening socket down.
+        server = self._server
+        while not self._stopping:
+            server.handle_request()
+
     def stop(self) -> None:
-        self._server.shutdown()
+        self._stopping = True
+        try:
+            self._server.socket.shutdown(socket.SHUT_RDWR)  # select returns, accept fails: the loop ends
+        except OSError:
+            pass
+        if self._thread.is_alive():
+            self._thread.join(STOP_WAIT_S)
         self._server.server_close()

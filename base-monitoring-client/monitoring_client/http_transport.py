@@ -1,8 +1,10 @@
-"""Remote-write POSTs over one kept-alive connection, with the standard library's ``http.client``.
+"""Remote-write POSTs over one kept-alive connection: opened here (TLS, proxy tunnel), requests written and
+answers read by ``http_wire`` (a request head built once, one ``sendall``, a plain bounded answer parser).
 
-Why not ``requests``: most of its CPU per POST is per-request work a push does not need (merging proxy,
-``.netrc`` and CA-bundle settings from the environment, adapter layers), and at low sampling rates pushing
-is a large share of the client's CPU (see the README's design notes).
+Why not ``requests`` or ``http.client`` for each request: most of their CPU per POST is per-request work a
+push does not need (merging proxy, ``.netrc`` and CA-bundle settings from the environment, adapter layers;
+assembling headers one by one, parsing answers through the ``email`` package), and at low sampling rates
+pushing is a large share of the client's CPU (see the README's design notes).
 
 What a hostile or broken receiver cannot do to this transport:
 
@@ -41,6 +43,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 from urllib.parse import urljoin, urlsplit
 
+from monitoring_client import http_wire
 from monitoring_client.credentials import Credentials, UrlUserinfo
 from monitoring_client.errors import ConfigError
 from monitoring_client.redaction import printable, redact_url, scrub
@@ -142,7 +145,7 @@ def proxy_for(url: str, environ_proxies: Mapping[str, str] | None = None) -> Pro
     return Proxy(proxy.hostname, proxy.port or 80, authorization, shown)
 
 
-def _dropped(sock: _DeadlineSocket) -> bool:
+def _dropped(sock: socket.socket) -> bool:
     """True when an idle kept-alive connection was closed by the server (it is readable: EOF or junk)."""
     poller = select.poll()
     poller.register(sock, select.POLLIN | select.POLLERR | select.POLLHUP)
@@ -213,18 +216,17 @@ class _DeadlineReader(io.RawIOBase):
         super().close()
 
 
-class _Connection(http.client.HTTPConnection):
-    """``http.client`` on a socket the transport opened (directly, through a proxy, with TLS)."""
+class _Link:
+    """One open connection to the receiver (directly, through a proxy, with TLS) and the answers read on it."""
 
-    def __init__(self, host: str, port: int, sock: _DeadlineSocket, default_port: int) -> None:
-        super().__init__(host, port)
-        self.default_port = default_port  # Host: is written without the port when it is the scheme's
-        self.wrapped = sock
-        self.exchanges = 0  # answers read on this connection
-        self.sock = sock  # duck-typed: sendall, makefile, fileno, close
+    __slots__ = ("exchanges", "sock")
 
-    def connect(self) -> None:
-        raise http.client.NotConnected("the transport opens connections itself")
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.exchanges = 0
+
+    def close(self) -> None:
+        self.sock.close()
 
 
 _Hop = tuple[str | None, str, str | None]
@@ -273,7 +275,8 @@ class HttpTransport:
         self._next_file_check = 0.0
         self._reload_files = False
         self._reported: set[str] = set()
-        self._conn: _Connection | None = None
+        self._heads: dict[str, bytes] = {}  # request heads by target, for the current headers
+        self._conn: _Link | None = None
         self.connections = 0  # connections opened so far (tests and the bench check keep-alive)
         self.redirects_followed = 0
 
@@ -295,6 +298,7 @@ class HttpTransport:
         self._next_file_check = now + FILE_CHECK_INTERVAL_S
         if self.credentials.refresh(force):
             self._headers = self._request_headers()
+            self._heads = {}
             log.info("credentials re-read (%s): the next requests use them", self.credentials.describe())
         if self.tls is not None and self.tls.refresh(force):
             self.close()
@@ -355,9 +359,9 @@ class HttpTransport:
             except ssl.SSLWantWriteError:
                 _wait(tls, deadline, self._clock, write=True)
 
-    def _connect(self, deadline: float, timeout: float) -> _Connection:
+    def _connect(self, deadline: float, timeout: float) -> _Link:
         conn = self._conn
-        if conn is not None and (conn.sock is None or _dropped(conn.wrapped)):
+        if conn is not None and _dropped(conn.sock):
             conn.close()
             conn = self._conn = None
         if conn is not None:
@@ -373,7 +377,7 @@ class HttpTransport:
             raise PostError("error", str(exc), never_sent=True) from None
         except OSError as exc:  # refused, unreachable, name not resolved
             raise PostError("error", describe(exc), never_sent=True) from None
-        conn = _Connection(self.host, self.port, _DeadlineSocket(sock, self._clock), 443 if self.https else 80)
+        conn = _Link(sock)
         self.connections += 1
         self._conn = conn
         return conn
@@ -447,33 +451,40 @@ class HttpTransport:
         )
         return f"the receiver {what} {sent}: {fix}"
 
+    def _head(self, target: str) -> bytes:
+        """The request's head up to its length (``http_wire``), built once per target and headers."""
+        head = self._heads.get(target)
+        if head is None:
+            host = http_wire.host_header(self.host, self.port, 443 if self.https else 80)
+            head = self._heads[target] = http_wire.request_head("POST", target, host, self._headers)
+        return head
+
     def _exchange(self, target: str, body: bytes, deadline: float, timeout: float) -> _Answer:
-        conn = self._connect(deadline, timeout)
-        conn.wrapped.deadline = deadline
-        fresh = conn.exchanges == 0
         if self.proxy is not None and not self.https:
             target = f"http://{self.where}{target}"  # absolute form, for the proxy
-        send_error: OSError | http.client.HTTPException | None = None
         try:
-            conn.request("POST", target, body=body, headers=self._headers)
+            head = self._head(target)
+        except ValueError as exc:  # a request HTTP cannot carry (its text may quote a secret: not shown)
+            self.close()
+            why = f"request not sent: it cannot be written as HTTP ({exc.__class__.__name__}); check REMOTE_WRITE_URL"
+            raise PostError("error", why, never_sent=True) from None
+        conn = self._connect(deadline, timeout)
+        fresh = conn.exchanges == 0
+        send_error: OSError | None = None
+        try:
+            http_wire.send_request(conn.sock, head, body, deadline=deadline, clock=self._clock)
         except (TimeoutError, ssl.SSLError) as exc:
             raise self._failed(exc, timeout, fresh) from None
-        except (OSError, http.client.HTTPException) as exc:
+        except OSError as exc:
             send_error = exc  # the receiver may have answered before reading it all (a 413): read that answer
-        except ValueError as exc:  # a request http.client refuses to write (its text may quote a secret)
-            self.close()
-            why = f"request not sent: http.client refused it ({exc.__class__.__name__}); check REMOTE_WRITE_URL"
-            raise PostError("error", why, never_sent=True) from None
         try:
-            response = conn.getresponse()
-            data = response.read(MAX_ANSWER_BYTES)
-            complete = response.isclosed()
+            answer = http_wire.read_response(conn.sock, max_body=MAX_ANSWER_BYTES, deadline=deadline, clock=self._clock)
         except (OSError, http.client.HTTPException) as exc:
             raise self._failed(exc if isinstance(exc, TimeoutError) else send_error or exc, timeout, fresh) from None
         conn.exchanges += 1
-        if send_error is not None or not complete or response.will_close:
+        if send_error is not None or answer.will_close:
             self.close()  # a longer answer than is read, or the server's choice: a new connection next time
-        return _Answer(response.status, response.getheader("Retry-After"), response.getheader("Location"), data)
+        return _Answer(answer.status, answer.retry_after, answer.location, answer.body)
 
     def _failed(self, exc: BaseException, timeout: float, fresh: bool) -> PostError:
         """The connection is dropped; the error that says what happened (and, for TLS, what to change)."""

@@ -40,6 +40,15 @@ class OrderingGuard:
         memory.put(key, timestamp_ms)
         return True
 
+    def accept_run(self, key: SeriesKey, first_ms: int, last_ms: int) -> bool:
+        """For a run of strictly increasing timestamps from ``first_ms`` to ``last_ms``: True (and remember
+        ``last_ms``) if the first is after the series' last accepted one; nothing is remembered otherwise."""
+        if not self.accept(key, first_ms):
+            return False
+        if last_ms != first_ms:
+            self.accept(key, last_ms)
+        return True
+
     def last(self, key: SeriesKey) -> int | None:
         """The newest accepted timestamp of ``key``, or None if the series is not remembered."""
         return self._last.get(key)

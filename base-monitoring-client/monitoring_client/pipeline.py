@@ -27,8 +27,6 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CollectorRegistry
-
 from monitoring_client.config import Config
 from monitoring_client.encoder import Encoder, Payload, SeriesSamples
 from monitoring_client.errors import EnvironmentProblem, UserError
@@ -49,9 +47,10 @@ from monitoring_client.records import (
 )
 from monitoring_client.redaction import redact_url
 from monitoring_client.retry_policy import Backoff
-from monitoring_client.self_metrics import SelfMetrics
+from monitoring_client.self_metrics import SelfMetrics, SelfRegistry
 from monitoring_client.send_buffer import DropListener, MemoryStore, PayloadStore
 from monitoring_client.sender import Sender
+from monitoring_client.series_batch import SeriesBatch, group_batch, samples_in
 from monitoring_client.spool import Spool, SpoolCollector, SpoolStore
 from monitoring_client.spool_files import max_file_bytes
 from monitoring_client.transport_setup import build_transport
@@ -64,7 +63,7 @@ log = logging.getLogger(__name__)
 
 class ProcessedQueue(queue.Queue[Any]):
     """The processed queue: a put does not wake the batcher, which takes everything when a push is due,
-    unless the queue is half full (``on_high_water`` is then called). ``on_records(n)`` counts the records
+    unless the queue is half full (``on_high_water`` is then called). ``on_records(n)`` counts the samples
     of each item as it is put, so the count of received samples does not wait for the next push.
     Both callbacks run under the queue's lock."""
 
@@ -76,7 +75,7 @@ class ProcessedQueue(queue.Queue[Any]):
 
     def _put(self, item: Any) -> None:
         self.queue.append(item)
-        self._on_records(len(item) if isinstance(item, (list, tuple)) else 1)
+        self._on_records(samples_in(item))
         if len(self.queue) >= self._high_water:
             self._on_high_water()
 
@@ -94,7 +93,7 @@ ABORT_WAIT_S = 1.0
 REFUSAL_LOG_INTERVAL_S = 30.0
 
 
-def build_store(config: Config, on_drop: DropListener, registry: CollectorRegistry | None = None) -> PayloadStore:
+def build_store(config: Config, on_drop: DropListener, registry: SelfRegistry | None = None) -> PayloadStore:
     """The payload store: in memory, or with SPOOL_DIR on disk too (its metrics then join ``registry``).
 
     With a spool the memory bounds (MAX_RETRY_BATCHES, MAX_BUFFER_BYTES) only apply to payloads that could
@@ -376,10 +375,10 @@ class Pipeline:
         return line
 
     def _queued_records(self) -> int:
-        """Records waiting in the processed queue (an item is one record or a list of them)."""
+        """Samples waiting in the processed queue (an item is a record, a series batch or a list of them)."""
         with self.proc_queue.mutex:
             items = list(self.proc_queue.queue)
-        return sum(len(i) if isinstance(i, (list, tuple)) else 1 for i in items)
+        return sum(map(samples_in, items))
 
     def _join(self, name: str, until: float) -> None:
         thread = self._threads.get(name)
@@ -435,7 +434,7 @@ class Pipeline:
             taken += 1
 
     def ingest(self, item: object) -> None:
-        """Validate, order-check and group one queue item (a record or a list of records)."""
+        """Validate, order-check and group one queue item (a record, a series batch, or a list of them)."""
         records = item if isinstance(item, (list, tuple)) else (item,)  # counted as received when queued
         now = self._wall()
         if now >= self._window_due:
@@ -444,6 +443,13 @@ class Pipeline:
         accept = self.guard.accept
         groups = self._groups
         for record in records:
+            if type(record) is SeriesBatch:  # one series, many samples: see series_batch
+                grouped = group_batch(record, self.normalizer, self.guard, groups)
+                if grouped:
+                    self._pending += grouped
+                else:
+                    self.ingest(record.records())
+                continue
             got = normalize(record)
             if got is None:
                 continue

@@ -28,6 +28,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from monitoring_client.errors import ConfigError
+from monitoring_client.series_batch import SeriesBuffer
 from monitoring_client.settings_table import setting
 from monitoring_client.settings_values import MetricName
 
@@ -47,7 +48,6 @@ SCOPE_TOTAL = "total"
 SCOPE_PART = "part"
 SCOPES = (SCOPE_TOTAL, SCOPE_PART)
 
-Record = dict[str, object]
 
 _PREFIX_RE = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 
@@ -106,24 +106,57 @@ def zone_labels(
     return labels
 
 
-class PowerRecords:
-    """Appends the contract's records of one zone's sample to a list.
+class PowerSeries(SeriesBuffer):
+    """The contract's two series of every zone (and any other gauges of the zone), collected as series batches.
 
-    The label dicts are built once per zone and shared by every record of that zone, and the metric names
-    once per client: the hot path allocates only the record dicts themselves.
+    Group ``zone`` (a ``SeriesBuffer`` group, one timestamps list) holds ``<prefix>_power_watts`` (values
+    ``values[zone][POWER]``), ``<prefix>_energy_joules_total`` (``values[zone][ENERGY]``) and then the
+    ``gauges`` given (volts, amperes: ``values[zone][GAUGES + i]``), all with the zone's labels (one dict per
+    zone, shared by every batch). The hot path appends to these lists directly; :meth:`add` does it in one
+    call. With ``apart=True`` a zone's power and energy have their own timestamps (groups ``2 * zone`` and
+    ``2 * zone + 1``, through :meth:`add_power` and :meth:`add_energy`), for a client whose zones sometimes
+    have only one of the two (a GPU whose counter failed this tick).
     """
 
-    def __init__(self, prefix: str, labels: Sequence[dict[str, str]]) -> None:
+    POWER = 0
+    ENERGY = 1
+    GAUGES = 2
+
+    def __init__(
+        self, prefix: str, labels: Sequence[dict[str, str]], gauges: Sequence[str] = (), *, apart: bool = False
+    ) -> None:
         self.power_name = power_metric(check_prefix(prefix))
         self.energy_name = energy_metric(prefix)
         self.labels = list(labels)
+        self.apart = apart
+        if apart and gauges:
+            raise ValueError("gauges share the zone's timestamps: not with apart=True")
+        if apart:
+            groups = [[(name, zone)] for zone in self.labels for name in (self.power_name, self.energy_name)]
+        else:
+            names = (self.power_name, self.energy_name, *gauges)
+            groups = [[(name, zone) for name in names] for zone in self.labels]
+        super().__init__(groups)
 
-    def append(self, out: list[Record], zone: int, watts: float, joules: float, timestamp_ms: int) -> None:
-        """Power (W) and energy since start (J) of zone number ``zone``, as two records."""
-        labels = self.labels[zone]
-        out.append({"metric": self.power_name, "labels": labels, "value": watts, "timestamp_ms": timestamp_ms})
-        out.append({"metric": self.energy_name, "labels": labels, "value": joules, "timestamp_ms": timestamp_ms})
+    def add(self, zone: int, watts: float, joules: float, timestamp_ms: int, *gauges: float) -> None:
+        """Power (W), energy since start (J) and the gauges of zone number ``zone`` at ``timestamp_ms``."""
+        if self.apart:
+            self.add_power(zone, watts, timestamp_ms)
+            self.add_energy(zone, joules, timestamp_ms)
+            return
+        self.stamps[zone].append(timestamp_ms)
+        values = self.values[zone]
+        values[0].append(watts)
+        values[1].append(joules)
+        for series, value in zip(values[2:], gauges, strict=True):
+            series.append(value)
 
-    def append_gauge(self, out: list[Record], metric: str, zone: int, value: float, timestamp_ms: int) -> None:
-        """Another series of zone number ``zone`` (volts, amperes) with the zone's labels."""
-        out.append({"metric": metric, "labels": self.labels[zone], "value": value, "timestamp_ms": timestamp_ms})
+    def add_power(self, zone: int, watts: float, timestamp_ms: int) -> None:
+        """Power alone (``apart=True``)."""
+        self.stamps[2 * zone].append(timestamp_ms)
+        self.values[2 * zone][0].append(watts)
+
+    def add_energy(self, zone: int, joules: float, timestamp_ms: int) -> None:
+        """Energy alone (``apart=True``)."""
+        self.stamps[2 * zone + 1].append(timestamp_ms)
+        self.values[2 * zone + 1][0].append(joules)

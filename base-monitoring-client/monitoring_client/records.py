@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import numbers
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from monitoring_client.bounded import Generations
@@ -75,6 +75,9 @@ MIN_TIMESTAMP_MS = 946_684_800_000
 MAX_TIMESTAMP_MS = 4_102_444_800_000
 
 DropCallback = Callable[[str, str], None]
+
+_FLOAT = {float}
+_INT = {int}
 
 
 class RecordNormalizer:
@@ -162,6 +165,27 @@ class RecordNormalizer:
             if cache_key is not None:
                 keys.put(cache_key, key)
         return key, timestamp, value
+
+    def cached_key(self, metric: str, labels: Mapping[str, str]) -> SeriesKey | None:
+        """The key ``normalize`` built for records of this metric and these labels, while it is cached."""
+        try:
+            return self._keys.get((metric, tuple(labels.items())))
+        except (AttributeError, TypeError):
+            return None
+
+    def accepts_run(self, timestamps: Sequence[int], values: Sequence[float]) -> bool:
+        """True when ``normalize`` would take each of these samples as it is: float values, integer timestamps
+        in the accepted window (``set_window``); the timestamps increase, so only the first and the last are
+        compared with it.
+
+        The fast path of series batches (``series_batch``): a rule ``normalize`` applies to a value or a
+        timestamp belongs here too, or such batches must fail here and take the record path."""
+        return (
+            set(map(type, values)) == _FLOAT
+            and set(map(type, timestamps)) == _INT
+            and self._min_ms <= timestamps[0]
+            and timestamps[-1] < self._max_ms
+        )
 
     def _refuse_timestamp(self, timestamp: int, record: object) -> None:
         if not MIN_TIMESTAMP_MS <= timestamp < MAX_TIMESTAMP_MS:

@@ -119,6 +119,7 @@ class Sender:
         max_sample_age_s: float = 0.0,
     ) -> None:
         self.url = url
+        self._where = redact_url(url)  # for log lines; parsing the URL on every push would cost more than the push
         self.store = store
         self.backoff = backoff
         self.metrics = metrics
@@ -258,7 +259,7 @@ class Sender:
             response.close()
 
     def _account(self, payload: Payload, attempt: Attempt) -> None:
-        where = redact_url(self.url)
+        where = self._where
         if attempt.verdict is Verdict.SUCCESS:
             self.store.acknowledge(payload)
             self.metrics.samples_sent.inc(payload.samples)

@@ -147,3 +147,9 @@ def test_any_int64_timestamp_and_zero_values_round_trip(timestamps: list[int]) -
     groups = {key("m", a="b"): SeriesSamples(list(timestamps), values)}
     got = all_samples(Encoder().encode(groups))
     assert [(ts, v) for _, ts, v in got] == list(zip(timestamps, values, strict=True))
+
+
+def test_the_varint_table_holds_bytes_0_and_1_of_every_14_bit_value() -> None:
+    from monitoring_client.encoder import _LOW14
+
+    assert list(_LOW14) == [(t & 0x7F) | 0x80 | ((((t >> 7) & 0x7F) | 0x80) << 8) for t in range(1 << 14)]

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 
+import pytest
 from prometheus_client import CollectorRegistry
 
 from monitoring_client.health import HealthServer, HealthState
@@ -161,3 +163,26 @@ def test_a_connection_that_sent_its_request_is_not_the_one_evicted() -> None:
         for conn in flood:
             conn.close()
         server.stop()
+
+
+def _voluntary_switches(native_id: int) -> int:
+    with open(f"/proc/self/task/{native_id}/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("voluntary_ctxt_switches"))
+
+
+def test_an_idle_endpoint_never_wakes_up_and_stops_at_once() -> None:
+    server = HealthServer("127.0.0.1", 0, HealthState(), CollectorRegistry())
+    server.start()
+    try:
+        assert get_healthz(server.port) == 200
+        wait_until(lambda: server.open_connections() == 0, 5, message="the healthcheck's connection closed")
+        native_id = server._thread.native_id
+        assert native_id is not None
+        before = _voluntary_switches(native_id)
+        time.sleep(1.0)  # an observation window: a server that polls its stop flag wakes ten times in it
+        assert _voluntary_switches(native_id) - before == 0
+    finally:
+        server.stop()
+    assert not server._thread.is_alive()
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", server.port), timeout=1).close()

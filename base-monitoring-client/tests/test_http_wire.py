@@ -61,7 +61,7 @@ def test_request_is_the_head_the_length_and_the_body(pair: tuple[socket.socket, 
         b"POST /api/v1/write HTTP/1.1\r\nHost: 127.0.0.1:9090\r\nContent-Encoding: snappy\r\nUser-Agent: t/1\r\n"
         b"Content-Length: 5\r\n\r\n\x00\x01abc"
     )
-    assert got == (204, None, b"", False)
+    assert got == (204, None, b"", False, None)
 
 
 @pytest.mark.parametrize(
@@ -73,18 +73,18 @@ def test_request_is_the_head_the_length_and_the_body(pair: tuple[socket.socket, 
                 b"ngth: 11\r\n\r\nnot ",
                 b"ready\r\n",
             ],
-            (503, "7", b"not ready\r\n", False),
+            (503, "7", b"not ready\r\n", False, None),
         ),
         (  # chunked, with a chunk extension and a trailer
             [
                 b"HTTP/1.1 400 Bad Request\r\nTransfer-Encoding: chunked\r\n\r\n4;ext=1\r\nout \r\n",
                 b"C\r\nof order sam\r\n3\r\nple\r\n0\r\nX-Trailer: y\r\n\r\n",
             ],
-            (400, None, b"out of order sample", False),
+            (400, None, b"out of order sample", False, None),
         ),
         (  # an interim response first
             [b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"],
-            (200, None, b"ok", False),
+            (200, None, b"ok", False, None),
         ),
     ],
 )
@@ -104,7 +104,7 @@ def test_http10_body_until_the_connection_ends() -> None:
         try:
             head = b"HTTP/1.0 200 OK\r\n" + (b"Connection: keep-alive\r\nContent-Length: 5\r\n" if keep_alive else b"")
             got, _ = answer((a, b), head + b"\r\nhello", close=not keep_alive)
-            assert got == (200, None, b"hello", not keep_alive)
+            assert got == (200, None, b"hello", not keep_alive, None)
         finally:
             a.close()
             b.close()
@@ -114,7 +114,7 @@ def test_a_long_body_is_cut_and_the_connection_given_up(pair: tuple[socket.socke
     server = Server(pair[1], [b"HTTP/1.1 400 Bad Request\r\nContent-Length: 10\r\n\r\n0123456789"], False)
     got = exchange(pair[0], HEAD, b"x", max_body=4)
     server.thread.join(5)
-    assert got == (400, None, b"0123", True)
+    assert got == (400, None, b"0123", True, None)
 
 
 @pytest.mark.parametrize(
@@ -152,5 +152,59 @@ def test_host_header_and_no_line_breaks_in_headers() -> None:
     assert host_header("prometheus", 80, 80) == "prometheus"
     assert host_header("prometheus", 9090, 80) == "prometheus:9090"
     assert host_header("::1", 9090, 80) == "[::1]:9090"
-    with pytest.raises(ValueError, match="line break"):
-        request_head("POST", "/", "h", {"X-Bad": "a\r\nInjected: 1"})
+    with pytest.raises(ValueError, match="line break") as caught:
+        request_head("POST", "/", "h", {"X-Bad": "secret\r\nInjected: 1"})
+    assert "secret" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("target", "headers"),
+    [("/a b", {}), ("/\x7f", {}), ("/\u00e9", {}), ("/", {"Bad:Name": "v"}), ("/", {"X": "\u20ac"})],
+    ids=["blank-in-target", "control-in-target", "non-ascii-target", "bad-header-name", "non-latin1-value"],
+)
+def test_what_http_client_refuses_to_write_is_refused(target: str, headers: dict[str, str]) -> None:
+    with pytest.raises(ValueError):
+        request_head("POST", target, "h", headers)
+
+
+def test_location_is_returned(pair: tuple[socket.socket, socket.socket]) -> None:
+    got, _ = answer(pair, b"HTTP/1.1 307 Temporary Redirect\r\nLocation: /other\r\nContent-Length: 0\r\n\r\n")
+    assert (got.status, got.location, got.will_close) == (307, "/other", False)
+
+
+def test_a_long_chunked_body_is_not_read_past_the_bound(pair: tuple[socket.socket, socket.socket]) -> None:
+    """The reader stops after ``max_body`` bytes instead of reading to the end (which may never come)."""
+    head = b"HTTP/1.1 400 Bad Request\r\nTransfer-Encoding: chunked\r\n\r\n"
+    server = Server(pair[1], [head + b"6\r\nabcdef\r\n6\r\nghijkl\r\n"], False)  # no last chunk: never ends
+    got = exchange(pair[0], HEAD, b"x", max_body=8)
+    server.thread.join(5)
+    assert (got.status, got.body, got.will_close) == (400, b"abcdefgh", True)
+
+
+def test_an_answer_trickled_past_the_deadline_is_a_timeout(pair: tuple[socket.socket, socket.socket]) -> None:
+    """Each byte comes in time for the socket's own timeout, but the deadline bounds the whole answer."""
+    stop = threading.Event()
+
+    def trickle() -> None:
+        server = Server(pair[1], [b"HTTP/1.1 200 OK\r\nX-Slow: "], False)
+        server.thread.join(5)
+        while not stop.wait(0.05):
+            try:
+                pair[1].sendall(b"x")
+            except OSError:
+                return
+
+    thread = threading.Thread(target=trickle, daemon=True)
+    thread.start()
+    clock = [0.0]
+
+    def fake_clock() -> float:  # advances 0.1 s per socket call: the deadline passes after a few reads
+        clock[0] += 0.1
+        return clock[0]
+
+    try:
+        with pytest.raises(TimeoutError):
+            exchange(pair[0], HEAD, b"x", deadline=1.0, clock=fake_clock)
+    finally:
+        stop.set()
+        thread.join(5)

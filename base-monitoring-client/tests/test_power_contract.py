@@ -1,4 +1,4 @@
-"""The naming contract: metric names, labels and the records every power client emits."""
+"""The naming contract: metric names, labels and the series every power client emits."""
 
 from __future__ import annotations
 
@@ -61,21 +61,34 @@ def test_labels_outside_the_contract_are_refused(args: tuple[str, str, str], kwa
         pc.zone_labels(*args, **kwargs)  # type: ignore[arg-type]
 
 
-def test_records_share_one_label_dict_per_zone() -> None:
+def test_series_share_one_label_dict_per_zone() -> None:
     a = pc.zone_labels("gpu", "GPU-a", "counter")
     b = pc.zone_labels("gpu", "GPU-b", "integrated")
-    records = pc.PowerRecords("nvml", [a, b])
-    out: list[pc.Record] = []
-    records.append(out, 1, 70.5, 12.25, 1_700_000_000_000)
-    records.append_gauge(out, "nvml_temperature_celsius", 0, 41.0, 1_700_000_000_001)
-    assert out == [
-        {"metric": "nvml_power_watts", "labels": b, "value": 70.5, "timestamp_ms": 1_700_000_000_000},
-        {"metric": "nvml_energy_joules_total", "labels": b, "value": 12.25, "timestamp_ms": 1_700_000_000_000},
-        {"metric": "nvml_temperature_celsius", "labels": a, "value": 41.0, "timestamp_ms": 1_700_000_000_001},
+    series = pc.PowerSeries("nvml", [a, b], ("nvml_temperature_celsius",))
+    series.add(1, 70.5, 12.25, 1_700_000_000_000, 41.0)
+    series.add(1, 71.0, 12.5, 1_700_000_000_100, 42.0)
+    batches = series.take()
+    assert [(x.metric, x.labels, list(x.timestamps), list(x.values)) for x in batches] == [
+        ("nvml_power_watts", b, [1_700_000_000_000, 1_700_000_000_100], [70.5, 71.0]),
+        ("nvml_energy_joules_total", b, [1_700_000_000_000, 1_700_000_000_100], [12.25, 12.5]),
+        ("nvml_temperature_celsius", b, [1_700_000_000_000, 1_700_000_000_100], [41.0, 42.0]),
     ]
-    assert out[0]["labels"] is out[1]["labels"] is b
+    assert all(x.labels is b for x in batches)
+    assert series.take() == []
 
 
-def test_records_refuse_a_bad_prefix() -> None:
+def test_apart_gives_power_and_energy_their_own_timestamps() -> None:
+    series = pc.PowerSeries("nvml", [pc.zone_labels("gpu", "GPU-a", "counter")], apart=True)
+    series.add_power(0, 70.0, 1_700_000_000_000)
+    series.add(0, 71.0, 5.0, 1_700_000_000_100)
+    assert [(x.metric, list(x.timestamps)) for x in series.take()] == [
+        ("nvml_power_watts", [1_700_000_000_000, 1_700_000_000_100]),
+        ("nvml_energy_joules_total", [1_700_000_000_100]),
+    ]
+    with pytest.raises(ValueError):
+        pc.PowerSeries("nvml", [], ("x",), apart=True)
+
+
+def test_series_refuse_a_bad_prefix() -> None:
     with pytest.raises(ConfigError):
-        pc.PowerRecords("0nvml", [])
+        pc.PowerSeries("0nvml", [])

@@ -1,7 +1,8 @@
-"""Self-metrics as a scrape would see them, from a private registry."""
+"""Self-metrics as a scrape would see them: pushed with the data and served on /metrics alike."""
 
 from __future__ import annotations
 
+import pytest
 from prometheus_client import REGISTRY
 
 from monitoring_client.records import DROP_REASONS
@@ -29,7 +30,46 @@ def test_samples_look_like_a_scrape_without_created_series() -> None:
     assert m.dropped_by_reason() == {"bad_value": 2}
 
 
-def test_registry_is_private() -> None:
-    SelfMetrics()
-    SelfMetrics()  # a second instance would clash if both registered in the global registry
+def test_metrics_are_private_to_each_instance() -> None:
+    a, b = SelfMetrics(), SelfMetrics()
+    a.samples_received.inc()
+    assert b.value("monitoring_client_samples_received_total") == 0
     assert REGISTRY.get_sample_value("monitoring_client_samples_received_total") is None
+
+
+def test_metrics_endpoint_serves_the_same_samples_and_other_collectors() -> None:
+    from prometheus_client import generate_latest
+    from prometheus_client.core import GaugeMetricFamily
+    from prometheus_client.parser import text_string_to_metric_families
+
+    class Extra:
+        def collect(self):  # type: ignore[no-untyped-def]
+            yield GaugeMetricFamily("monitoring_client_extra", "A registered collector.", value=7)
+
+    m = SelfMetrics()
+    m.registry.register(Extra())
+    m.samples_sent.inc(4)
+    m.requests.labels("503").inc(2)
+    m.push_duration.observe(0.025)  # on a bound: counted in that bucket, as prometheus-client does
+    m.buffered_bytes.set_function(lambda: 1234)
+    m.last_success.set(1_700_000_000.5)
+    served = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(generate_latest(m.registry).decode())
+        for s in family.samples
+    }
+    pushed = {(name, tuple(sorted(labels.items()))): value for name, labels, value in m.samples()}
+    assert served == pushed
+    assert pushed[("monitoring_client_push_duration_seconds_bucket", (("le", "0.025"),))] == 1
+    assert pushed[("monitoring_client_push_duration_seconds_bucket", (("le", "+Inf"),))] == 1
+    assert pushed[("monitoring_client_push_duration_seconds_sum", ())] == 0.025
+    assert pushed[("monitoring_client_buffered_bytes", ())] == 1234
+    assert pushed[("monitoring_client_extra", ())] == 7
+    assert m.value("monitoring_client_requests_total", {"status": "503"}) == 2
+    assert m.registry.get_sample_value("monitoring_client_samples_sent_total") == 4
+    assert m.value("monitoring_client_no_such_metric") == 0.0
+
+
+def test_counters_only_go_up() -> None:
+    with pytest.raises(ValueError):
+        SelfMetrics().retries.inc(-1)

@@ -71,11 +71,15 @@ def test_smoke_run_produces_every_table(tmp_path: Path) -> None:
         assert all(math.isfinite(v) and v > 0 for v in _column(encoder, col))
 
     cpu = next(t for name, t in tables.items() if name.startswith("CPU per sampling tick"))
-    rates = [cpu[0]] + [row for row in cpu[1:] if row[0].endswith(" Hz")]
+    measured = [row for row in cpu[1:] if row[1].endswith(" Hz") and not row[0].startswith("start-up")]
+    rates = [cpu[0], *measured]
     idle = [row for row in cpu[1:] if row[0].startswith("idle")]
-    assert len(rates) >= 2 and len(idle) == 1
-    assert all(math.isfinite(v) and v > 0 for v in _column(cpu, "cpu-pyjoules"))  # idle row included (µs/s)
-    for col in ("seed method", "seed / ours", "switches/tick ours", "switches/tick seed"):
+    startup = [row for row in cpu[1:] if row[0].startswith("start-up")]
+    assert len(measured) >= 1 and len(idle) == 1 and len(startup) == 1
+    # the device clients are measured beside cpu-pyjoules (gpu-nvml only where a C compiler builds its stand-in)
+    assert {row[0] for row in measured} >= {"cpu-pyjoules", "jetson-ina3221"}
+    assert all(math.isfinite(v) and v > 0 for v in _column([cpu[0], *idle, *startup], "client: µs/tick"))
+    for col in ("client: µs/tick", "seed method", "seed / client", "switches/tick client", "switches/tick seed"):
         assert all(math.isfinite(v) and v > 0 for v in _column(rates, col))
     windows = tables["Windows"]
     assert all(v > 0 for v in _column(windows, "ours: ticks")) and all(v > 0 for v in _column(windows, "seed: ticks"))

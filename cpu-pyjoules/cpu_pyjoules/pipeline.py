@@ -25,22 +25,23 @@ from typing import Any, NamedTuple
 
 from cpu_pyjoules.rapl_discovery import RaplZone, discover_zones
 from cpu_pyjoules.rapl_reader import RaplReader
-from cpu_pyjoules.records import Record, RecordBuilder
+from cpu_pyjoules.records import ZoneSeries
 from cpu_pyjoules.sampler_process import SamplerProcess, use_process
 from cpu_pyjoules.sampling import RawReading, sample_ticks
-from cpu_pyjoules.schedule import AbsoluteSchedule
 from cpu_pyjoules.settings import Settings
 from cpu_pyjoules.wraparound import CounterTracker
-from monitoring_client.device_loop import ReadingBatches
+from monitoring_client.device_loop import END, BatchProcessor, ReadingBatches
 from monitoring_client.errors import EnvironmentProblem
 from monitoring_client.ratelimited_log import RateLimitedLog
+from monitoring_client.series_batch import SeriesBatch
+from monitoring_client.ticker import AbsoluteTicker
 
 logger = logging.getLogger(__name__)
 
 # Kinds of rate-limited log lines (keys of RateLimitedLog, also the words of its periodic summaries);
-# those of sampling (unparsable readings, late ticks) are in cpu_pyjoules.sampling.
+# those of sampling (unparsable readings, late ticks) are in cpu_pyjoules.sampling, merged samples in the
+# base's device_loop.
 DROPPED = "impossible energy deltas"
-HELD_BACK = "merged samples"
 WARNING_PERIOD_S = 60.0
 
 
@@ -48,17 +49,6 @@ class ZoneSetup(NamedTuple):
     """First item on the raw queue: which zones the readings' values belong to, in order."""
 
     zones: tuple[RaplZone, ...]
-
-
-class _End:
-    def __repr__(self) -> str:
-        return "END"
-
-
-END = _End()  # last item on the raw queue: the collector has returned
-
-# Drain at most this many readings per batch, so the processor hands records on at least this often.
-_BATCH = 512
 
 
 def probe_zones(root: Any) -> tuple[RaplZone, ...]:
@@ -86,7 +76,7 @@ class Collector:
     clock: Callable[[], float] = time.monotonic
     monotonic_ns: Callable[[], int] = time.monotonic_ns
     wall_ns: Callable[[], int] = time.time_ns
-    schedule: AbsoluteSchedule | None = field(default=None, init=False)
+    schedule: AbsoluteTicker | None = field(default=None, init=False)
     warnings: RateLimitedLog = field(default_factory=lambda: RateLimitedLog(logger, WARNING_PERIOD_S), init=False)
     _batches: ReadingBatches | None = field(default=None, init=False)
     _relayed: int = field(default=0, init=False)  # readings relayed from the sampler child
@@ -119,7 +109,7 @@ class Collector:
     def _loop(
         self, reader: RaplReader, output_queue: queue.Queue[Any], interval_s: float, stop_event: threading.Event
     ) -> None:
-        schedule = self.schedule = AbsoluteSchedule(interval_s, clock=self.clock)
+        schedule = self.schedule = AbsoluteTicker(interval_s, clock=self.clock)
         batches = self._batches = ReadingBatches(output_queue.put, clock_ns=self.monotonic_ns)
         try:
             sample_ticks(
@@ -175,7 +165,11 @@ class Collector:
 
 
 class Processor:
-    """``process_data``: raw readings -> wrap-corrected energy, power and running total records."""
+    """``process_data``: raw readings -> wrap-corrected energy, power and running total, as series batches.
+
+    The loop is the base's ``BatchProcessor`` (one wake-up per list the collector hands on, same-millisecond
+    readings merged into the next, a drained queue at shutdown); ``ZoneSetup`` goes to :meth:`setup`.
+    """
 
     def __init__(self, settings: Settings, *, drain_grace_s: float = 2.0, clock: Callable[[], float] = time.monotonic):
         self.settings = settings
@@ -186,103 +180,60 @@ class Processor:
         self.clock = clock
         self.zones: tuple[RaplZone, ...] = ()
         self.trackers: list[CounterTracker] = []
-        self.builder: RecordBuilder | None = None
-        self.last_wall_ms = -1
-        self.records_out = 0
+        self.series: ZoneSeries | None = None
         self.warnings = RateLimitedLog(logger, WARNING_PERIOD_S)
-        # Merged samples are normal at kHz rates (timestamps have millisecond resolution): INFO, not WARNING.
-        self.notices = RateLimitedLog(logger, WARNING_PERIOD_S, level=logging.INFO)
+        self.loop: BatchProcessor | None = None
+
+    @property
+    def samples_out(self) -> int:
+        """Samples handed on so far."""
+        return self.loop.samples_out if self.loop is not None else 0
 
     def run(self, input_queue: queue.Queue[Any], output_queue: queue.Queue[Any], stop_event: threading.Event) -> None:
-        # Blocks on the queue: the collector puts its readings once a second as one list, so this thread
-        # wakes about once a second whatever the sampling rate, and hands the records of a whole batch on
-        # with one put. After the stop event it drains the queue and returns once the collector's END was
-        # seen (or, if END never comes, after the grace period).
-        get = input_queue.get
-        ended = False
-        stop_seen_at: float | None = None
-        while True:
-            stopping = stop_event.is_set()
-            if stopping and stop_seen_at is None:
-                stop_seen_at = self.clock()
-            if ended and not stopping:  # the collector has returned: nothing comes before the stop
-                stop_event.wait(self.idle_wait_s)
-                continue
-            batch: list[Any] = []
-            try:
-                batch.append(get(timeout=0.05 if stopping else self.idle_wait_s))
-            except queue.Empty:
-                pass
-            ended = self._drain(input_queue, output_queue, batch) or ended
-            if stopping and input_queue.empty():
-                assert stop_seen_at is not None
-                if ended or self.clock() - stop_seen_at >= self.drain_grace_s:
-                    return
+        self.loop = BatchProcessor(
+            self.handle,
+            self.take,
+            on_item=self.setup,
+            drain_grace_s=self.drain_grace_s,
+            idle_wait_s=self.idle_wait_s,
+            clock=self.clock,
+        )
+        self.loop.run(input_queue, output_queue, stop_event)
 
-    def _drain(self, input_queue: queue.Queue[Any], output_queue: queue.Queue[Any], batch: list[Any]) -> bool:
-        """Handle everything queued, in chunks of at most _BATCH readings; True if END was among them."""
-        get_nowait = input_queue.get_nowait
-        ended = False
-        while True:
-            try:
-                while len(batch) < _BATCH:
-                    batch.append(get_nowait())
-            except queue.Empty:
-                if batch:
-                    ended = self._handle(batch, output_queue) or ended
-                return ended
-            ended = self._handle(batch, output_queue) or ended
-            batch = []
-
-    def _handle(self, batch: list[Any], output_queue: queue.Queue[Any]) -> bool:
-        """Process a batch; put the records as one list. Returns True if END was in it."""
-        out: list[Record] = []
-        ended = False
-        reading = self._reading
-        for item in batch:
-            if type(item) is list:
-                for one in item:
-                    reading(one, out)
-            elif type(item) is tuple:
-                reading(item, out)
-            elif item is END:
-                ended = True
-            elif isinstance(item, ZoneSetup):
-                self._setup(item.zones)
-        if out:
-            output_queue.put(out)
-            self.records_out += len(out)
-        return ended
-
-    def _setup(self, zones: Sequence[RaplZone]) -> None:
-        self.zones = tuple(zones)
+    def setup(self, item: object) -> None:
+        """The zones the readings' values belong to (``ZoneSetup``, first on the queue)."""
+        if not isinstance(item, ZoneSetup):
+            raise TypeError(f"unexpected item on the raw queue: {item!r}")
+        zones = self.zones = tuple(item.zones)
         ceiling = self.settings.max_zone_power_w
         self.trackers = [CounterTracker(z.max_energy_range_uj, ceiling) for z in zones]
-        self.builder = RecordBuilder(zones, self.settings.metric_prefix)
+        self.series = ZoneSeries(zones, self.settings.metric_prefix)
 
-    def _reading(self, reading: RawReading, out: list[Record]) -> None:
-        t_ns, wall_ms, values = reading
-        if wall_ms <= self.last_wall_ms:
-            # Same millisecond as the previous sample (or the wall clock stepped back): a remote-write
-            # receiver rejects non-increasing timestamps, so skip it; the trackers have not seen it, so
-            # the next sample's interval includes this one and no energy is lost.
-            self.notices.report(
-                HELD_BACK,
-                f"sample merged into the next one: wall clock {wall_ms} ms <= previous {self.last_wall_ms} ms",
-            )
-            return
-        self.last_wall_ms = wall_ms
-        builder = self.builder
-        assert builder is not None, "raw reading before ZoneSetup"
-        append = builder.append
-        for i, tracker in enumerate(self.trackers):
-            result = tracker.update(values[i], t_ns)
-            if result is not None:
-                append(out, i, result[0], result[1], tracker.total_uj, wall_ms)
-            elif tracker.dropped and tracker.suspect_ns == t_ns:
-                self.warnings.report(
-                    DROPPED,
-                    f"impossible RAPL energy delta dropped: zone {self.zones[i].zone_id}: "
-                    f"counter {values[i]} after {tracker.prev_raw} "
-                    f"(range {tracker.max_range_uj}, ceiling {tracker.ceiling_w:g} W)",
-                )
+    def take(self) -> list[SeriesBatch]:
+        return self.series.take() if self.series is not None else []
+
+    def handle(self, readings: list[RawReading]) -> None:
+        series = self.series
+        assert series is not None, "raw reading before ZoneSetup"
+        # Per zone and reading: the tracker, then four appends to the zone's lists (no call: this runs for
+        # every zone of every reading).
+        zones = [
+            (i, tracker, series.stamps[i], energy_uj, power_w, total_j)
+            for i, (tracker, (energy_uj, power_w, total_j)) in enumerate(zip(self.trackers, series.values, strict=True))
+        ]
+        for t_ns, wall_ms, values in readings:
+            for i, tracker, stamps, energy_uj, power_w, total_j in zones:
+                result = tracker.update(values[i], t_ns)
+                if result is not None:
+                    delta_uj, interval_ns = result
+                    stamps.append(wall_ms)
+                    energy_uj.append(float(delta_uj))
+                    power_w.append(delta_uj * 1000.0 / interval_ns)  # µJ / ns * 1000 = J/s
+                    total_j.append(tracker.total_uj / 1e6)
+                elif tracker.dropped and tracker.suspect_ns == t_ns:
+                    self.warnings.report(
+                        DROPPED,
+                        f"impossible RAPL energy delta dropped: zone {self.zones[i].zone_id}: "
+                        f"counter {values[i]} after {tracker.prev_raw} "
+                        f"(range {tracker.max_range_uj}, ceiling {tracker.ceiling_w:g} W)",
+                    )

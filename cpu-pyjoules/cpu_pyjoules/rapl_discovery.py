@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,11 +34,14 @@ PSYS_NAME = "psys"
 
 
 def _import_rapl_device() -> Any:
-    """Import pyJoules's RAPL module without its unrelated import-time warning.
+    """Import pyJoules's RAPL module without its GPU device and without its import-time warning.
 
-    ``pyJoules.device`` logs "pynvml not found" through the root logger when the NVIDIA library is absent,
-    which is always the case here; on an unconfigured root logger that call would even install a stderr
-    handler behind the base client's back. The record is filtered out for the duration of the import only.
+    ``pyJoules.device`` imports NVIDIA's bindings (``pynvml``, and ctypes with them) for a GPU device this
+    client never uses; loading them was a large share of the client's start-up, so they are hidden from it
+    during the import (pyJoules then goes on without that device), and importable again afterwards.
+    ``pyJoules.device`` logs "pynvml not found" through the root logger when it cannot import them; on an
+    unconfigured root logger that call would even install a stderr handler behind the base client's back.
+    The record is filtered out for the duration of the import only.
     """
     root = logging.getLogger()
 
@@ -45,12 +49,17 @@ def _import_rapl_device() -> Any:
         return "pynvml" not in str(record.msg)
 
     guard = logging.NullHandler() if not root.handlers else None
+    hide = "pynvml" not in sys.modules
+    if hide:
+        sys.modules["pynvml"] = None  # type: ignore[assignment]  # None in sys.modules: ImportError
     root.addFilter(drop_pynvml)
     if guard is not None:
         root.addHandler(guard)
     try:
         from pyJoules.device import rapl_device
     finally:
+        if hide and sys.modules.get("pynvml", False) is None:
+            del sys.modules["pynvml"]
         root.removeFilter(drop_pynvml)
         if guard is not None:
             root.removeHandler(guard)

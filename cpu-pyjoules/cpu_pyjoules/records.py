@@ -1,4 +1,4 @@
-"""Build the records the base client ships: three series per zone and sample.
+"""The series the base client ships: three per zone, handed on as series batches once a second.
 
 * ``<prefix>_energy_uj``: energy in the interval since the zone's previous sample, µJ (the seed's metric,
   with the seed's labels ``component`` and ``zone`` only);
@@ -9,7 +9,8 @@
   ``scope`` (see :func:`zone_scopes`).
 
 ``source`` and ``host`` are added by the base client to every series that lacks them. The label dicts are
-built once per zone and shared by all of that zone's records: the hot path allocates only the record dicts.
+built once per zone; the three series of a zone share one list of timestamps (``series_batch.SeriesBuffer``),
+so a zone's sample costs four list appends.
 """
 
 from __future__ import annotations
@@ -21,13 +22,12 @@ from monitoring_client.power_contract import (
     METHOD_COUNTER,
     SCOPE_PART,
     SCOPE_TOTAL,
-    PowerRecords,
+    check_prefix,
     energy_metric,
     power_metric,
     zone_labels,
 )
-
-Record = dict[str, object]
+from monitoring_client.series_batch import SeriesBuffer
 
 DRAM_NAME = "dram"
 
@@ -54,28 +54,20 @@ def zone_scopes(zones: Sequence[RaplZone]) -> list[str]:
     ]
 
 
-class RecordBuilder:
-    """Appends the three records of one zone's interval to a list (one call per zone per sample)."""
+class ZoneSeries(SeriesBuffer):
+    """The three series of every zone: group ``i`` of the buffer is zone ``i``, its values are the interval's
+    energy (µJ), its power (W) and the running total (J), in that order (``ENERGY_UJ``, ``POWER``, ``TOTAL``);
+    the processor appends to them."""
+
+    ENERGY_UJ = 0
+    POWER = 1
+    TOTAL = 2
 
     def __init__(self, zones: Sequence[RaplZone], prefix: str) -> None:
-        contract = [
-            zone_labels(zone.component, zone.zone_id, METHOD_COUNTER, scope=scope)
-            for zone, scope in zip(zones, zone_scopes(zones), strict=True)
-        ]
-        self.contract = PowerRecords(prefix, contract)
-        self.energy_name = metric_names(prefix)[0]
-        self.labels: list[dict[str, str]] = [{"component": z.component, "zone": z.zone_id} for z in zones]
-
-    def append(
-        self, out: list[Record], zone_index: int, delta_uj: int, interval_ns: int, total_uj: int, timestamp_ms: int
-    ) -> None:
-        out.append(
-            {
-                "metric": self.energy_name,
-                "labels": self.labels[zone_index],
-                "value": float(delta_uj),
-                "timestamp_ms": timestamp_ms,
-            }
-        )
-        # µJ / ns * 1000 = J/s
-        self.contract.append(out, zone_index, delta_uj * 1000.0 / interval_ns, total_uj / 1e6, timestamp_ms)
+        energy_uj, power, total = metric_names(check_prefix(prefix))
+        groups = []
+        for zone, scope in zip(zones, zone_scopes(zones), strict=True):
+            contract = zone_labels(zone.component, zone.zone_id, METHOD_COUNTER, scope=scope)
+            seed = {"component": zone.component, "zone": zone.zone_id}
+            groups.append([(energy_uj, seed), (power, contract), (total, contract)])
+        super().__init__(groups)

@@ -32,7 +32,6 @@ import logging
 import os
 import signal
 import struct
-import subprocess
 import sys
 import threading
 import time
@@ -43,9 +42,10 @@ from typing import IO
 
 from cpu_pyjoules.rapl_reader import RaplReader
 from cpu_pyjoules.sampling import RawReading, sample_ticks
-from cpu_pyjoules.schedule import AbsoluteSchedule
+from monitoring_client.device_loop import ReadingBatches
 from monitoring_client.errors import EnvironmentProblem
 from monitoring_client.ratelimited_log import RateLimitedLog
+from monitoring_client.ticker import AbsoluteTicker
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +85,9 @@ class SamplerProcess:
         if realtime:
             args.append("--realtime")
         args += [repr(float(interval_s)), *(str(p) for p in paths)]
+        import subprocess  # here: only a client sampling above 200 Hz starts a child
+
+        self._timeout_expired = subprocess.TimeoutExpired
         self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
 
     @property
@@ -131,7 +134,7 @@ class SamplerProcess:
         if self.proc.poll() is None:
             try:
                 self.proc.wait(2.0)
-            except subprocess.TimeoutExpired:
+            except self._timeout_expired:
                 self.proc.kill()
                 self.proc.wait()
         if self.proc.stdout is not None:
@@ -153,32 +156,25 @@ def _read_exact(stream: IO[bytes], size: int) -> bytes:
 
 
 class FrameWriter:
-    """Collects readings and writes them as frames: at most every ``FLUSH_S``, or ``FLUSH_READINGS``."""
+    """Writes lists of readings as frames (the parent's ``frames`` reads them); see :func:`frame_batches`."""
 
-    def __init__(self, out: IO[bytes], clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, out: IO[bytes]) -> None:
         self.out = out
-        self.clock = clock
-        self.buffer = array("q")
-        self.count = 0
-        self.last = clock()
 
-    def __call__(self, reading: RawReading) -> None:
-        buffer = self.buffer
-        buffer.append(reading[0])
-        buffer.append(reading[1])
-        buffer.extend(reading[2])
-        self.count += 1
-        if self.count >= FLUSH_READINGS or self.clock() - self.last >= FLUSH_S:
-            self.flush()
+    def write(self, readings: list[RawReading]) -> None:
+        buffer = array("q")
+        for t_ns, wall_ms, values in readings:
+            buffer.append(t_ns)
+            buffer.append(wall_ms)
+            buffer.extend(values)
+        data = buffer.tobytes()
+        self.out.write(_HEADER.pack(len(data)) + data)
+        self.out.flush()
 
-    def flush(self) -> None:
-        if self.count:
-            data = self.buffer.tobytes()
-            self.out.write(_HEADER.pack(len(data)) + data)
-            self.out.flush()
-            self.buffer = array("q")
-            self.count = 0
-        self.last = self.clock()
+
+def frame_batches(out: IO[bytes], *, clock_ns: Callable[[], int] = time.monotonic_ns) -> ReadingBatches:
+    """The child's readings, sent as a frame every ``FLUSH_S`` or ``FLUSH_READINGS`` readings."""
+    return ReadingBatches(FrameWriter(out).write, FLUSH_S, FLUSH_READINGS, clock_ns=clock_ns)
 
 
 def _go_realtime() -> None:
@@ -227,12 +223,12 @@ def child_main(argv: Sequence[str]) -> int:
         print(exc, file=sys.stderr)
         return exc.exit_status
     out = os.fdopen(sys.stdout.fileno(), "wb", closefd=False)
-    writer = FrameWriter(out)
+    batches = frame_batches(out)
     warnings = RateLimitedLog(logger, 60.0)
     with reader:
         try:
-            sample_ticks(AbsoluteSchedule(interval_s), reader, writer, stop, warnings)
-            writer.flush()
+            sample_ticks(AbsoluteTicker(interval_s), reader, batches, stop, warnings)
+            batches.flush()
         except BrokenPipeError:
             return 0  # the parent is gone
         except EnvironmentProblem as exc:  # a counter that became unreadable

@@ -13,40 +13,42 @@ import time
 from collections.abc import Callable
 
 from cpu_pyjoules.rapl_reader import READ_SIZE, CounterGlitch, RaplReader
-from cpu_pyjoules.schedule import AbsoluteSchedule
+from monitoring_client.device_loop import ReadingBatches, late_ticks_reporter
 from monitoring_client.ratelimited_log import RateLimitedLog
+from monitoring_client.ticker import AbsoluteTicker
 
 RawReading = tuple[int, int, list[int]]  # (monotonic ns, wall-clock ms, counters in zone order)
 
 
-# Kinds of rate-limited log lines (keys of RateLimitedLog, also the words of its periodic summaries).
+# Kind of rate-limited log line (a key of RateLimitedLog, also the words of its periodic summaries); late
+# ticks are reported as device_loop.LATE.
 GLITCH = "unparsable counter readings"
-LATE = "late-tick reports"
 
 # Reading every counter takes some microseconds; one that took longer than this was interrupted.
 SLOW_READ_NS = 1_000_000
 
 
 def sample_ticks(
-    schedule: AbsoluteSchedule,
+    schedule: AbsoluteTicker,
     reader: RaplReader,
-    emit: Callable[[RawReading], object],
+    batches: ReadingBatches,
     stop_event: threading.Event,
     warnings: RateLimitedLog,
     *,
     monotonic_ns: Callable[[], int] = time.monotonic_ns,
     wall_ns: Callable[[], int] = time.time_ns,
 ) -> None:
-    """Run ``schedule`` until ``stop_event``; on each tick ``emit((monotonic_ns, wall_ms, counters))``.
+    """Run ``schedule`` until ``stop_event``; each tick adds ``(monotonic_ns, wall_ms, counters)`` to ``batches``.
 
     The reading is stamped with the midpoint of two monotonic clock reads around it; a read that was
     preempted (slower than ``SLOW_READ_NS``) is redone so the stamp matches the counters. Unparsable
     counter text skips the tick; ticks the schedule skipped because it ran late are reported. Both are
     rate-limited warnings.
     """
-    # The tick is a closure over locals and reads the counters inline (no method call): it runs at the
-    # sampling rate with cold caches, where every call and attribute lookup costs. On an error the reader's
-    # own read() is called, which raises the right exception (or succeeds, if the problem was transient).
+    # The tick is a closure over locals, reads the counters inline and batches the reading inline (no call):
+    # it runs at the sampling rate with cold caches, where every call and attribute lookup costs. On an error
+    # the reader's own read() is called, which raises the right exception (or succeeds, if the problem was
+    # transient).
     read, pread, fds = reader.read, os.pread, reader.fds
     sizes, offsets = [READ_SIZE] * len(fds), [0] * len(fds)
 
@@ -65,9 +67,9 @@ def sample_ticks(
         except CounterGlitch as exc:
             warnings.report(GLITCH, f"unparsable RAPL counter text, sample skipped: {exc}")
             return
-        emit(((t0 + t1) >> 1, wall_ns() // 1_000_000, values))
+        batch = batches.batch
+        batch.append(((t0 + t1) >> 1, wall_ns() // 1_000_000, values))
+        if t1 >= batches.due_ns or len(batch) >= batches.max_readings:
+            batches.flush()
 
-    def skipped(missed: int) -> None:
-        warnings.report(LATE, f"{missed} sampling tick(s) skipped because the sampler ran late", missed)
-
-    schedule.run(stop_event, tick, skipped)
+    schedule.run(stop_event, tick, late_ticks_reporter(warnings))

@@ -10,10 +10,12 @@ from pathlib import Path
 import pytest
 from halves import drain, run_halves
 
-from cpu_pyjoules.pipeline import DROPPED, END, HELD_BACK, Collector, Processor, ZoneSetup
+from cpu_pyjoules.pipeline import DROPPED, END, Collector, Processor, ZoneSetup
 from cpu_pyjoules.rapl_discovery import RaplZone
 from cpu_pyjoules.settings import Settings
+from monitoring_client.device_loop import MERGED
 from monitoring_client.errors import EnvironmentProblem
+from monitoring_client.series_batch import as_records
 from testkit.wait import wait_until
 
 MS = 1_000_000
@@ -25,10 +27,7 @@ def zone(zone_id, component, max_range=10_000_000):
 
 
 def records_of(out_q):
-    records = []
-    for item in drain(out_q):
-        records.extend(item if isinstance(item, list) else [item])
-    return records
+    return as_records(drain(out_q))
 
 
 def by_series(records):
@@ -74,7 +73,7 @@ def test_processor_emits_energy_power_and_total_per_zone():
         (("component", "package-0"), ("method", "counter"), ("scope", "total"), ("zone", "intel-rapl:0")),
         (("component", "core"), ("method", "counter"), ("scope", "part"), ("zone", "intel-rapl:0:0")),
     }
-    assert len(records) == 2 * 3 * 2 == processor.records_out
+    assert len(records) == 2 * 3 * 2 == processor.samples_out
 
 
 def test_same_millisecond_is_merged_into_the_next_sample():
@@ -92,7 +91,7 @@ def test_same_millisecond_is_merged_into_the_next_sample():
     records, processor = run_processor(items)
     energy = by_series(records)[(f"{PREFIX}_energy_uj", "intel-rapl:0")]
     assert [(r["timestamp_ms"], r["value"]) for r in energy] == [(5_001, 25_000), (5_002, 25_000), (5_003, 50_000)]
-    assert processor.notices.total(HELD_BACK) == 2
+    assert processor.loop.notices.total(MERGED) == 2
     total = by_series(records)[(f"{PREFIX}_energy_joules_total", "intel-rapl:0")]
     assert total[-1]["value"] == pytest.approx(0.1)  # nothing lost
 
@@ -182,7 +181,7 @@ def test_processor_returns_on_stop_after_end_without_waiting_for_a_batch():
         in_q.put(item)
     thread = threading.Thread(target=processor.run, args=(in_q, out_q, stop))
     thread.start()
-    wait_until(lambda: processor.records_out == 3, timeout=10, message="the batch processed")
+    wait_until(lambda: processor.samples_out == 3, timeout=10, message="the batch processed")
     stop.set()
     thread.join(timeout=20)
     assert not thread.is_alive()

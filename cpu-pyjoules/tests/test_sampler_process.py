@@ -13,9 +13,10 @@ from halves import drain, run_halves
 from cpu_pyjoules.pipeline import END, Collector, Processor, ZoneSetup
 from cpu_pyjoules.rapl_discovery import discover_zones
 from cpu_pyjoules.rapl_reader import RaplReader
-from cpu_pyjoules.sampler_process import FrameWriter, SamplerProcess, use_process
+from cpu_pyjoules.sampler_process import SamplerProcess, frame_batches, use_process
 from cpu_pyjoules.settings import Settings
 from monitoring_client.errors import EnvironmentProblem
+from monitoring_client.series_batch import as_records
 
 
 def test_auto_uses_the_child_above_200_hz_only():
@@ -68,7 +69,7 @@ def test_collector_relays_the_child_and_the_processor_gets_the_energy(make_tree,
         _, out = run_halves(collector, 0.002, lambda: collector.samples >= 200, "200 samples via the child", processor)
     finally:
         fake.stop()
-    records = [r for batch in drain(out) for r in batch]
+    records = as_records(drain(out))
     power = [r["value"] for r in records if r["metric"].endswith("_power_watts") and r["labels"]["component"] == "core"]
     assert len(power) >= 150
     mean = sum(power) / len(power)
@@ -112,15 +113,15 @@ def test_collector_raises_environment_problem_when_the_child_cannot_read(make_tr
     assert drain(raw)[-1] is END
 
 
-def test_frame_writer_sends_at_most_every_flush_period():
-    now = [0.0]
+def test_frames_go_at_most_every_flush_period():
+    now = [0]
     out = io.BytesIO()
-    writer = FrameWriter(out, clock=lambda: now[0])
-    writer((1, 2, [3, 4]))
+    batches = frame_batches(out, clock_ns=lambda: now[0])
+    batches((1, 2, [3, 4]))
     assert out.getvalue() == b""  # waits for more
-    now[0] = 0.06
-    writer((5, 6, [7, 8]))
+    now[0] = 60_000_000
+    batches((now[0], 6, [7, 8]))
     data = out.getvalue()
     assert int.from_bytes(data[:4], "little") == 2 * 4 * 8  # two readings of four int64
-    writer.flush()
+    batches.flush()
     assert out.getvalue() == data  # nothing new to send

@@ -1,4 +1,4 @@
-"""cpu_pyjoules.records: the three series per zone and sample, with the documented names and labels, and the
+"""cpu_pyjoules.records: the three series per zone, with the documented names and labels, and the
 scope rule that keeps ``sum(x{scope!="part"})`` from counting a joule twice."""
 
 from __future__ import annotations
@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from cpu_pyjoules.rapl_discovery import RaplZone
-from cpu_pyjoules.records import RecordBuilder, metric_names, zone_scopes
+from cpu_pyjoules.records import ZoneSeries, metric_names, zone_scopes
+from monitoring_client.series_batch import as_records
 
 
 def zone(zone_id, component):
@@ -35,12 +36,19 @@ LAPTOP = layout(  # psys beside the package: the platform's whole power
 )
 
 
-def test_three_records_per_zone_and_sample():
-    builder = RecordBuilder(LAPTOP, "pyjoules_remote_write")
-    out = []
-    builder.append(
-        out, 3, delta_uj=400_000, interval_ns=100_000_000, total_uj=12_345_678, timestamp_ms=1_700_000_000_123
-    )
+def add(series, zone, energy_uj, power_w, total_j, timestamp_ms):
+    """One sample of each of the zone's series, as the processor appends them."""
+    series.stamps[zone].append(timestamp_ms)
+    for values, value in zip(series.values[zone], (energy_uj, power_w, total_j), strict=True):
+        values.append(value)
+
+
+def test_three_series_per_zone():
+    series = ZoneSeries(LAPTOP, "pyjoules_remote_write")
+    add(series, 3, energy_uj=400_000.0, power_w=4.0, total_j=12.345678, timestamp_ms=1_700_000_000_123)
+    batches = series.take()
+    assert len(batches) == 3
+    out = as_records(batches)
     contract = {"component": "dram", "zone": "intel-rapl:0:2", "method": "counter", "scope": "part"}
     assert sorted(out, key=lambda r: r["metric"]) == [
         {
@@ -71,11 +79,13 @@ def test_prefix_is_configurable():
 
 
 def test_label_dicts_are_built_once_per_zone():
-    builder = RecordBuilder(CLIENT, "p")
-    out = []
-    builder.append(out, 0, 1, 1, 1, 1)
-    builder.append(out, 0, 2, 1, 3, 2)
-    assert len({id(r["labels"]) for r in out}) == 2  # the seed's labels and the contract's
+    series = ZoneSeries(CLIENT, "p")
+    add(series, 0, 1.0, 1.0, 1.0, 1)
+    first = series.take()
+    add(series, 0, 2.0, 2.0, 3.0, 2)
+    second = series.take()
+    assert len({id(b.labels) for b in first + second}) == 2  # the seed's labels and the contract's
+    assert first[0].timestamps is first[1].timestamps is first[2].timestamps  # one list per zone
 
 
 @pytest.mark.parametrize(
@@ -96,10 +106,13 @@ def test_psys_else_packages_and_dram_are_the_totals(zones, totals):
 def test_every_zone_has_a_scope_even_where_none_is_a_part():
     # dram is a sub-zone of each package in the tree, yet a total: the label says so, nobody has to guess
     assert zone_scopes(SERVER) == ["total"] * 4
-    builder = RecordBuilder(layout(("intel-rapl:0", "package-0")), "p")
-    out = []
-    builder.append(out, 0, 10, 10, 10, 1)
-    assert [r["labels"].get("scope") for r in out] == [None, "total", "total"]  # the seed's energy_uj has none
+    series = ZoneSeries(layout(("intel-rapl:0", "package-0")), "p")
+    add(series, 0, 10.0, 1.0, 1.0, 1)
+    assert [r["labels"].get("scope") for r in as_records(series.take())] == [
+        None,
+        "total",
+        "total",
+    ]  # the seed's energy_uj has none
 
 
 def test_the_sum_of_totals_is_the_energy_drawn_once():

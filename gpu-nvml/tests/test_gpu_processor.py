@@ -1,4 +1,4 @@
-"""GPU readings to records: counter totals, restarts filled from power, integration, missing values."""
+"""GPU readings to series: counter totals, restarts filled from power, integration, missing values."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import pytest
 from gpu_nvml.devices import POWER_FROM_COUNTER, POWER_INSTANT, Gpu
 from gpu_nvml.processor import GpuProcessor
 from monitoring_client.device_loop import Record
+from monitoring_client.series_batch import as_records
 
 S = 1_000_000_000
 T0 = 1_700_000_000_000
@@ -17,10 +18,9 @@ def gpu(index: int, counter: bool, power: str = POWER_INSTANT) -> Gpu:
 
 
 def run(processor: GpuProcessor, readings: list[list[int | None]], step_ns: int = S // 10) -> list[Record]:
-    out: list[Record] = []
-    for k, values in enumerate(readings):
-        processor.handle((k * step_ns, T0 + k * 100, values), out)
-    return out
+    """The samples of ``readings`` as records, series by series (each in time order)."""
+    processor.handle([(k * step_ns, T0 + k * 100, values) for k, values in enumerate(readings)])
+    return as_records(processor.take())
 
 
 def series(out: list[Record], metric: str, zone: str) -> list[float]:

@@ -1,4 +1,4 @@
-"""Turn rail readings into records: power, energy (integrated), voltage and current per rail.
+"""Turn rail readings into series: power, energy (integrated), voltage and current per rail.
 
 Series (prefix ``jetson``): ``jetson_power_watts``, ``jetson_energy_joules_total``, ``jetson_voltage_volts``
 and ``jetson_current_amperes``, all with the rail's labels: ``component`` the rail name, ``zone`` the chip
@@ -12,9 +12,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from jetson_ina3221.discovery import Rail
-from monitoring_client.device_loop import Reading, Record
+from monitoring_client.device_loop import Reading
 from monitoring_client.energy import TrapezoidIntegrator
-from monitoring_client.power_contract import METHOD_INTEGRATED, SCOPE_PART, SCOPE_TOTAL, PowerRecords, zone_labels
+from monitoring_client.power_contract import METHOD_INTEGRATED, SCOPE_PART, SCOPE_TOTAL, PowerSeries, zone_labels
+from monitoring_client.series_batch import SeriesBatch
 
 UW_NS_JOULES = 1e-15  # one microwatt for one nanosecond
 
@@ -32,23 +33,30 @@ def rail_labels(rails: Sequence[Rail], total_rails: Sequence[str]) -> list[dict[
 
 
 class RailProcessor:
-    """``handle(reading, out)`` for ``BatchProcessor``: four records per rail and reading."""
+    """``handle(readings)`` and ``take()`` for ``BatchProcessor``: four series per rail, one batch each a second."""
 
     def __init__(self, rails: Sequence[Rail], prefix: str, total_rails: Sequence[str]) -> None:
-        self.records = PowerRecords(prefix, rail_labels(rails, total_rails))
-        self.volts_name = f"{prefix}_voltage_volts"
-        self.amps_name = f"{prefix}_current_amperes"
+        volts_name = f"{prefix}_voltage_volts"
+        amps_name = f"{prefix}_current_amperes"
+        self.series = PowerSeries(prefix, rail_labels(rails, total_rails), (volts_name, amps_name))
         self.integrators = [TrapezoidIntegrator(UW_NS_JOULES) for _ in rails]
 
-    def handle(self, reading: Reading, out: list[Record]) -> None:
-        t_ns, wall_ms, values = reading
-        records = self.records
-        gauge = records.append_gauge
-        for slot, integrator in enumerate(self.integrators):
-            millivolts = values[2 * slot]
-            milliamps = values[2 * slot + 1]
-            microwatts = millivolts * milliamps
-            integrator.add(microwatts, t_ns)
-            records.append(out, slot, microwatts / 1e6, integrator.joules, wall_ms)
-            gauge(out, self.volts_name, slot, millivolts / 1000.0, wall_ms)
-            gauge(out, self.amps_name, slot, milliamps / 1000.0, wall_ms)
+    def handle(self, readings: list[Reading]) -> None:
+        # Appends straight to the series' lists: per rail, one timestamp and four values.
+        stamps, series = self.series.stamps, self.series.values
+        integrators = list(enumerate(self.integrators))
+        for t_ns, wall_ms, values in readings:
+            for slot, integrator in integrators:
+                millivolts = values[2 * slot]
+                milliamps = values[2 * slot + 1]
+                microwatts = millivolts * milliamps
+                integrator.add(microwatts, t_ns)
+                stamps[slot].append(wall_ms)
+                power, energy, volts, amps = series[slot]
+                power.append(microwatts / 1e6)
+                energy.append(integrator.joules)
+                volts.append(millivolts / 1000.0)
+                amps.append(milliamps / 1000.0)
+
+    def take(self) -> list[SeriesBatch]:
+        return self.series.take()
